@@ -43,6 +43,7 @@ __all__ = [
     "Truth",
     "add_provenance",
     "attach_truth",
+    "describe_dataset",
     "energy_stack",
     "get_provenance",
     "get_truth",
@@ -208,8 +209,7 @@ def _check_dims(dims: tuple[str, ...], source: str) -> None:
     order = [LEADING_DIMS.index(d) for d in lead]
     if order != sorted(order) or len(set(order)) != len(order):
         raise DataError(
-            f"leading dims {lead} are repeated or out of order; expected the order "
-            f"{LEADING_DIMS}",
+            f"leading dims {lead} are repeated or out of order; expected the order {LEADING_DIMS}",
             where=source,
             fix="transpose the array",
         )
@@ -260,7 +260,9 @@ def validate_dataset(
     if "masks" in ds:
         m = ds["masks"]
         if tuple(m.dims) != ("particle", "y", "x"):
-            raise DataError(f"'masks' has dims {m.dims}; expected ('particle', 'y', 'x')", where=source)
+            raise DataError(
+                f"'masks' has dims {m.dims}; expected ('particle', 'y', 'x')", where=source
+            )
         counts = np.asarray(m.values).reshape(m.shape[0], -1).sum(axis=1)
         empty = [int(i) for i in np.flatnonzero(counts == 0)]
         if empty:
@@ -367,7 +369,7 @@ def get_truth(ds: xr.Dataset) -> Truth | None:
     params = json.loads(ds.attrs.get("truth_parameters", "{}"))
     seed = ds.attrs.get("truth_seed")
     return Truth(
-        clean=ds["truth_images"] if "truth_images" in ds else None,
+        clean=ds.get("truth_images"),
         functions=fns,
         parameters=params,
         seed=None if seed is None else int(seed),
@@ -407,3 +409,52 @@ def _attr_value(v: Any) -> Any:
     if isinstance(v, str | int | float | np.number):
         return v
     return json.dumps(v, default=_json_default)
+
+
+def describe_dataset(ds: xr.Dataset) -> dict[str, Any]:
+    """A JSON-serialisable description: shape, dims, coordinates, metadata, provenance, truth."""
+    img = ds["images"]
+    coords = {}
+    for d in img.dims:
+        v = np.asarray(ds[d].values)
+        entry: dict[str, Any] = {"size": int(v.size)}
+        if v.dtype.kind in "iuf" and v.size:
+            entry.update(first=v[0].item(), last=v[-1].item())
+        if "units" in ds[d].attrs:
+            entry["units"] = ds[d].attrs["units"]
+        coords[str(d)] = entry
+    vals = np.asarray(img.values)
+    finite = vals[np.isfinite(vals)]
+    truth = get_truth(ds)
+    skip = {"provenance", "truth_parameters", "truth_seed", "operando_schema"}
+    return {
+        "schema": ds.attrs.get("operando_schema"),
+        "dims": [str(d) for d in img.dims],
+        "shape": [int(n) for n in img.shape],
+        "dtype": str(img.dtype),
+        "coords": coords,
+        "pixel_size": ds.attrs.get("pixel_size"),
+        "pixel_unit": ds.attrs.get("pixel_unit"),
+        "value_range": [float(finite.min()), float(finite.max())] if finite.size else None,
+        "nonfinite_pixels": int(vals.size - finite.size),
+        "particles": int(ds.sizes["particle"]) if "masks" in ds else 0,
+        "variables": sorted(str(k) for k in ds.data_vars),
+        "attributes": {str(k): _jsonable(v) for k, v in ds.attrs.items() if k not in skip},
+        "provenance": get_provenance(ds),
+        "ground_truth": None
+        if truth is None
+        else {
+            "clean_images": truth.clean is not None,
+            "functions": sorted(truth.functions),
+            "parameters": truth.parameters,
+            "seed": truth.seed,
+        },
+    }
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v

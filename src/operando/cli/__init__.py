@@ -1,1 +1,216 @@
-"""operando.cli."""
+"""The ``operando`` command line.
+
+A thin face over the Python API: each command parses its options, calls the API and
+renders the result. Conventions are documented in :mod:`operando.cli._common` and
+``docs/cli.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .._version import __version__
+from ..errors import OperandoError
+from ._common import console, err_console
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="operando",
+    help=(
+        "operando: operando microscopy of battery materials to quantitative physics.\n\n"
+        "Read and inspect datasets, corrupt them with the paper's noise models, compare "
+        "images, simulate benchmark data, denoise, and learn constitutive laws."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+_STATE = {"debug": False}
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        console.print(f"operando {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show full Python tracebacks on errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    _STATE["debug"] = debug
+
+
+# ---------------------------------------------------------------------------- info
+
+
+@app.command()
+def info(
+    file: Annotated[str, typer.Argument(help="Dataset file, or FILE.h5:/group/dataset.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Print a dataset's shape, dims, metadata, provenance and whether ground truth is present."""
+    from ..data import describe_dataset
+    from ..io import read_dataset
+
+    desc = {"file": file, **describe_dataset(read_dataset(file))}
+    if as_json:
+        typer.echo(json.dumps(desc, indent=2, default=str))
+        return
+    from rich.table import Table
+
+    t = Table(title=f"operando dataset: {file}", show_header=False)
+    t.add_row(
+        "dims", " x ".join(f"{d}={n}" for d, n in zip(desc["dims"], desc["shape"], strict=True))
+    )
+    for d, c in desc["coords"].items():
+        rng = f"{c.get('first')} .. {c.get('last')}" if "first" in c else ""
+        t.add_row(f"coord {d}", f"{c['size']} values {rng} {c.get('units', '')}")
+    t.add_row("pixel size", f"{desc['pixel_size']} {desc['pixel_unit']}")
+    vr = desc["value_range"]
+    vr_text = f"{vr[0]:.4g} .. {vr[1]:.4g}" if vr else "none finite"
+    t.add_row("values", f"{vr_text} ({desc['nonfinite_pixels']} non-finite)")
+    t.add_row("particles (masks)", str(desc["particles"]))
+    t.add_row("variables", ", ".join(desc["variables"]))
+    for k, v in desc["attributes"].items():
+        t.add_row(f"attr {k}", str(v))
+    t.add_row("provenance", "; ".join(s.get("step", "?") for s in desc["provenance"]) or "-")
+    gt = desc["ground_truth"]
+    if gt is None:
+        t.add_row("ground truth", "absent")
+    else:
+        parts = (["clean images"] if gt["clean_images"] else []) + [
+            f"function {f}" for f in gt["functions"]
+        ]
+        t.add_row("ground truth", f"present: {', '.join(parts) or 'parameters'}; seed {gt['seed']}")
+        if gt["parameters"]:
+            t.add_row("true parameters", json.dumps(gt["parameters"]))
+    console.print(t)
+
+
+# ------------------------------------------------------------------------- corrupt
+
+
+@app.command()
+def corrupt(
+    input: Annotated[str, typer.Argument(help="Clean dataset file (or FILE.h5:/path).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output dataset file (.nc).")],
+    noise: Annotated[
+        str,
+        typer.Option(
+            "--noise",
+            "-n",
+            help=(
+                "Noise spec: gaussian:REL (relative to the image std), poisson:LAMBDA, "
+                "impulse:ALPHA (then 3x3 median), composite (impulse 0.2, Poisson 1e4, "
+                "Gaussian 10%, median), scanline:SIGMA:LEN (correlated along x)."
+            ),
+        ),
+    ],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    clip: Annotated[
+        bool,
+        typer.Option("--clip/--no-clip", help="Clip values to [0.01, 0.99] as in seed 000 S2.1."),
+    ] = True,
+) -> None:
+    """Corrupt a dataset with a noise model; the clean input is kept as ground truth.
+
+    Writes OUT and OUT.summary.json (noise spec, seed, PSNR/SSIM of noisy vs clean).
+    """
+    from ..pipelines import corrupt_file
+
+    summary = corrupt_file(input, out, noise=noise, seed=seed, clip=clip)
+    console.print(
+        f"wrote {out} ({summary['results']['noise']}, PSNR {summary['results']['psnr']:.2f} dB)"
+    )
+
+
+# ------------------------------------------------------------------------- metrics
+
+
+@app.command()
+def metrics(
+    reference: Annotated[str, typer.Argument(help="Reference (clean) dataset file.")],
+    other: Annotated[str, typer.Argument(help="Dataset to compare with the reference.")],
+    data_range: Annotated[
+        float | None,
+        typer.Option(
+            "--data-range",
+            help="Data range for PSNR/SSIM; default: max - min of the reference (reported).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also write the figures to this JSON file.")
+    ] = None,
+) -> None:
+    """Compare two datasets' images: MSE, PSNR, SSIM (explicit data range)."""
+    from ..pipelines import compare_files
+
+    res = compare_files(reference, other, data_range=data_range, out=out)
+    if as_json:
+        typer.echo(json.dumps(res, indent=2))
+        return
+    for k, v in res["results"].items():
+        console.print(f"{k:>16}: {v:.6g}" if isinstance(v, float) else f"{k:>16}: {v}")
+
+
+# ---------------------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("demo"),
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller, faster version.")] = False,
+) -> None:
+    """Run the end-to-end demo on built-in synthetic data with known truth.
+
+    Simulates a Cahn–Hilliard phase-separation series, corrupts it with the paper's
+    composite noise, measures image quality and writes OUT/ with the data, summary.json
+    and a figure.
+    """
+    from ..pipelines import run_demo
+    from ._common import progress
+
+    with progress("demo") as update:
+        summary = run_demo(out, seed=seed, quick=quick, progress=update)
+    for line in summary["results"].get("highlights", []):
+        console.print(f"  {line}")
+    console.print(f"demo written to {out}/ (summary: {out / 'summary.json'})")
+
+
+# ------------------------------------------------------------------------ entry
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app, turning operando errors into exit code 2."""
+    from ..config import enable_x64
+
+    enable_x64()  # physics runs in float64; networks cast to float32 explicitly
+    try:
+        app(args=argv, prog_name="operando")
+    except OperandoError as e:
+        if _STATE["debug"]:
+            raise
+        err_console.print(f"operando: error: {e}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("operando: interrupted (completed outputs are intact)")
+        sys.exit(130)
