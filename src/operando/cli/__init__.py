@@ -196,6 +196,12 @@ def demo(
     console.print(f"demo written to {out}/ (summary: {out / 'summary.json'})")
 
 
+# ------------------------------------------------------------------- sub-apps
+
+from ._stxm import app as _stxm_app  # noqa: E402
+
+app.add_typer(_stxm_app, name="stxm")
+
 # ------------------------------------------------------------------------ entry
 
 

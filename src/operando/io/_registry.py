@@ -37,6 +37,23 @@ __all__ = [
 Reader = Callable[[Path, str | None, Sequence[str] | None], xr.Dataset]
 READERS: dict[str, Reader] = {}
 
+#: Modules that register instrument readers (``.hdr`` ALS SDF, NeXus, CXI, ...). They sit
+#: in higher layers, so they are named here, not imported: :func:`read_dataset` imports
+#: them once, on first use, and the registry is then the same whoever called it first.
+READER_PLUGINS: list[str] = ["operando.modalities.stxm"]
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    import importlib
+
+    for name in READER_PLUGINS:
+        importlib.import_module(name)
+    _plugins_loaded = True
+
 
 def register_reader(suffixes: Sequence[str], reader: Reader) -> Reader:
     """Register ``reader`` for file suffixes such as ``(".tif", ".tiff")``."""
@@ -74,6 +91,7 @@ def read_dataset(spec: str | os.PathLike[str], *, dims: Sequence[str] | None = N
     DataError
         The contents violate the dataset schema (NaN pixels, unsorted times, ...).
     """
+    _load_plugins()
     path, key = split_spec(spec)
     if not path.exists():
         raise FileFormatError(
