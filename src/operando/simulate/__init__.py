@@ -1,1 +1,7 @@
-"""operando.simulate."""
+"""operando.simulate: synthetic benchmark datasets with ground truth.
+
+* :func:`simulate_ch_dataset`: the Cahn–Hilliard spinodal-decomposition/coarsening
+  benchmark (10 realisations × 501 frames × 128²).
+"""
+
+from ._ch import simulate_ch_dataset as simulate_ch_dataset
