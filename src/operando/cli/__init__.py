@@ -198,8 +198,10 @@ def demo(
 
 # ------------------------------------------------------------------- sub-apps
 
+from ._simulate import app as _simulate_app  # noqa: E402
 from ._stxm import app as _stxm_app  # noqa: E402
 
+app.add_typer(_simulate_app, name="simulate")
 app.add_typer(_stxm_app, name="stxm")
 
 # ------------------------------------------------------------------------ entry
