@@ -16,7 +16,7 @@ import typer
 
 from .._version import __version__
 from ..errors import OperandoError
-from ._common import console, err_console
+from ._common import ParallelOptions, console, err_console
 
 __all__ = ["app", "main"]
 
@@ -194,6 +194,65 @@ def demo(
     for line in summary["results"].get("highlights", []):
         console.print(f"  {line}")
     console.print(f"demo written to {out}/ (summary: {out / 'summary.json'})")
+
+
+# ------------------------------------------------------------------- cluster
+
+
+@app.command("cluster-check")
+def cluster_check(
+    jobs: Annotated[int, typer.Option("--jobs", help="Number of small fits to run.")] = 8,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help=ParallelOptions["workers"])
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help=ParallelOptions["scheduler"])
+    ] = None,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help=ParallelOptions["cluster"])
+    ] = None,
+    cluster_config: Annotated[
+        str | None, typer.Option("--cluster-config", help=ParallelOptions["cluster_config"])
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Check a Dask cluster: run small fits on it and serially, and compare the numbers.
+
+    Use it once after configuring --scheduler or --cluster slurm: it reports whether the
+    workers give the same results as this process, how many distinct worker processes ran
+    jobs, and the wall time of both runs.
+    """
+    import time
+
+    from ..pipelines._parallel import ExecutorConfig, map_jobs, selftest_fit
+    from ._common import executor_from_options, print_dashboard, progress
+
+    cfg = executor_from_options(workers, scheduler, cluster, cluster_config).resolved()
+    batch = {f"fit{i}": {"seed": i} for i in range(jobs)}
+    t0 = time.perf_counter()
+    serial = map_jobs(selftest_fit, batch, executor=ExecutorConfig("serial"))
+    t1 = time.perf_counter()
+    with progress(f"cluster ({cfg.kind})") as update:
+        par = map_jobs(
+            selftest_fit, batch, executor=cfg, progress=update, on_cluster=print_dashboard
+        )
+    t2 = time.perf_counter()
+    max_diff = max(abs(par[j][k] - serial[j][k]) for j in batch for k in ("a", "b"))
+    report = {
+        "executor": cfg.kind,
+        "workers": cfg.workers,
+        "jobs": jobs,
+        "max_abs_difference": max_diff,
+        "identical": max_diff == 0.0,
+        "worker_processes": len({r["pid"] for r in par.values()}),
+        "serial_s": t1 - t0,
+        "parallel_s": t2 - t1,
+    }
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        for k, v in report.items():
+            console.print(f"{k:>20}: {v}")
 
 
 # ------------------------------------------------------------------- sub-apps

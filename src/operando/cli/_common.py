@@ -29,7 +29,7 @@ from rich.progress import (
 console = Console()
 err_console = Console(stderr=True)
 
-__all__ = ["console", "err_console", "progress"]
+__all__ = ["ParallelOptions", "console", "err_console", "executor_from_options", "progress"]
 
 
 @contextlib.contextmanager
@@ -56,3 +56,33 @@ def progress(description: str, *, fields: str = "") -> Iterator[Callable[..., No
             bar.update(task, completed=done, total=total, **kw)
 
         yield update
+
+
+def executor_from_options(
+    workers: int | None, scheduler: str | None, cluster: str | None, cluster_config: str | None
+):
+    """The shared ``--workers/--scheduler/--cluster/--cluster-config`` flags as a config."""
+    from ..errors import ParameterError
+    from ..pipelines._parallel import ExecutorConfig
+
+    if cluster not in (None, "local", "slurm"):
+        raise ParameterError(
+            f"unknown cluster '{cluster}'", where="--cluster", fix="use 'local' or 'slurm'"
+        )
+    kind = "slurm" if cluster == "slurm" else ("local" if cluster == "local" else "auto")
+    return ExecutorConfig(kind, workers, scheduler, cluster_config)
+
+
+def print_dashboard(client) -> None:
+    """Print the Dask dashboard link when the cluster has one."""
+    link = getattr(client, "dashboard_link", None)
+    if link:
+        err_console.print(f"Dask dashboard: {link}")
+
+
+ParallelOptions = {
+    "workers": "Worker processes (default: one per core; 1 runs serially in this process).",
+    "scheduler": "Existing Dask scheduler: tcp://HOST:PORT or a scheduler JSON file.",
+    "cluster": "Cluster type: 'local' (default) or 'slurm' (needs --cluster-config).",
+    "cluster_config": "YAML file of dask_jobqueue.SLURMCluster options (see docs/parallel.md).",
+}
