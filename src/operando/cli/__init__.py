@@ -257,9 +257,11 @@ def cluster_check(
 
 # ------------------------------------------------------------------- sub-apps
 
+from ._denoise import denoise_command  # noqa: E402
 from ._simulate import app as _simulate_app  # noqa: E402
 from ._stxm import app as _stxm_app  # noqa: E402
 
+app.command("denoise")(denoise_command)
 app.add_typer(_simulate_app, name="simulate")
 app.add_typer(_stxm_app, name="stxm")
 
