@@ -69,3 +69,8 @@ def ch(
         f"wrote {out} ({' x '.join(map(str, images.shape))}, "
         f"c in [{images.min():.3f}, {images.max():.3f}], {elapsed:.1f} s)"
     )
+
+
+from ._particles import particles_command  # noqa: E402
+
+app.command("particles")(particles_command)

@@ -5,3 +5,4 @@
 """
 
 from ._ch import simulate_ch_dataset as simulate_ch_dataset
+from ._particles import simulate_particles as simulate_particles

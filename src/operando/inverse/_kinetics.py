@@ -1,0 +1,887 @@
+r"""Learn reaction kinetics, free energy and surface heterogeneity from particle videos.
+
+Full-image inversion of seed 002 (Zhao et al., Nature 2023), "Full-image inverse problem"
+and Methods. For every half-cycle of every particle the reaction-limited Allen–Cahn model
+(:func:`operando.physics.reaction_allen_cahn`) is started from the measured first frame,
+with Dirichlet values on the particle edge taken from the images (linear in time) and the
+interfacial voltage :math:`\Delta\tilde\phi(t)` solved at every step so that the mean rate
+of the evolving (interior) pixels equals the measured :math:`d\bar c/dt` (piecewise linear
+:math:`\bar c(t)` between frames). The objective (seed 002, eq. 2)
+
+.. math::
+
+    \sum_{i,j}\|c_{ij}(p, Z_i) - c_{\mathrm{data},ij}\|^2
+    + \rho_1\|p\|^2 + \rho_2\sum_i\|Z_i\|^2
+
+(pixel sums over the interior pixels of all frames after each half-cycle's first) is
+minimised by :func:`operando.inverse.least_squares` (Levenberg–Marquardt, forward-mode
+Jacobians through the time stepper and, implicitly, through the voltage constraint).
+
+Unknowns
+--------
+* :math:`\mu_h(c) = \ln\frac{c}{1-c} + \sum_{n=1}^{N_\mu} a_n P_n(c)` with
+  :math:`a = a_\delta + N q`: the two linear conditions that put the binodal (common
+  tangent) at :math:`c = \delta, 1-\delta` (equal chemical potential and equal area) are
+  satisfied exactly; ``q`` (``N_mu - 2`` numbers) is free. No constant: it is absorbed by
+  :math:`\Delta\tilde\phi`.
+* :math:`\ln j_0(c) = \sum_{n=0}^{N_j} b_n P_n(c)` (1/h).
+* :math:`\psi_i = \ln k_i = \sigma_{\psi_0} Z_{i0} + \sum_m \sqrt{\lambda_{im}}\,\phi_{im} Z_{im}`
+  (Karhunen–Loève modes of the squared-exponential covariance on particle ``i``'s interior
+  pixels), then the area-weighted mean over all particles is subtracted (gauge: ``k`` and
+  ``j_0`` share a scale, which ``b_0`` carries).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from scipy import ndimage
+
+from ..config import require_x64
+from ..data import get_truth, validate_dataset
+from ..errors import DataError, ParameterError
+from ..physics._bases import LegendreChemicalPotential, LegendreLogDiffusivity, legendre
+from ..physics._kinetics import mask_graph, reaction_allen_cahn
+from ._least_squares import LeastSquaresResult, Status, least_squares, propagate_covariance
+
+__all__ = [
+    "KineticsFit",
+    "KineticsProblem",
+    "binodal_constraint",
+    "karhunen_loeve",
+    "kinetics_errors",
+    "kinetics_setup",
+    "learn_kinetics",
+    "pixel_correlation",
+    "prepare_kinetics",
+]
+
+HOUR = 3600.0
+#: Range of ``j0_rel_rmse`` and ``mu_rmse`` (issue 5).
+METRIC_RANGE = (0.05, 0.95)
+#: Default binodal composition of LiFePO4 when the data do not record one.
+DELTA_LFP = 0.035
+
+
+# ------------------------------------------------------------------- parameterisation
+
+
+def binodal_constraint(degree: int, delta: float) -> tuple[np.ndarray, np.ndarray]:
+    r"""``(a_delta, N)`` such that ``a = a_delta + N q`` puts the binodal at ``delta, 1 - delta``.
+
+    For :math:`\mu_h = \ln\frac{c}{1-c} + s(c)`, :math:`s = \sum_{n=1}^{N} a_n P_n`, the
+    common tangent of :math:`g_h` touches at :math:`\delta` and :math:`1-\delta` iff
+
+    .. math::
+
+        s(1-\delta) - s(\delta) = 2\ln\tfrac{\delta}{1-\delta}, \qquad
+        \int_\delta^{1-\delta} s\,dc - (1-2\delta)\,s(\delta)
+        = (1-2\delta)\ln\tfrac{\delta}{1-\delta}
+
+    (equal chemical potential; equal area). ``a_delta`` is the minimum-norm solution and
+    the columns of ``N`` (``degree x (degree - 2)``) span the null space.
+    """
+    if degree < 3:
+        raise ParameterError(
+            f"degree_mu is {degree}; the binodal constraint leaves degree - 2 free coefficients",
+            where="learn_kinetics: degree_mu",
+            fix="pass degree_mu >= 3",
+        )
+    if not 0.0 < delta < 0.5:
+        raise ParameterError(
+            f"delta is {delta}", where="learn_kinetics: delta", fix="0 < delta < 0.5"
+        )
+    p_lo = np.asarray(legendre(np.array(delta), degree))[1:]
+    p_hi = np.asarray(legendre(np.array(1.0 - delta), degree))[1:]
+    x, w = np.polynomial.legendre.leggauss(64)
+    cq = delta + (1.0 - 2.0 * delta) * (x + 1.0) / 2.0
+    wq = w * (1.0 - 2.0 * delta) / 2.0
+    integ = (np.asarray(legendre(cq, degree))[:, 1:] * wq[:, None]).sum(axis=0)
+    ln_d = np.log(delta / (1.0 - delta))
+    C = np.stack([p_hi - p_lo, integ - (1.0 - 2.0 * delta) * p_lo])
+    rhs = np.array([2.0 * ln_d, (1.0 - 2.0 * delta) * ln_d])
+    a_p = np.linalg.pinv(C) @ rhs
+    _, _, vt = np.linalg.svd(C)
+    return a_p, vt[2:].T
+
+
+def karhunen_loeve(
+    mask: np.ndarray, n_modes: int, corr_length: float, sigma: float
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Leading Karhunen–Loève modes of a squared-exponential Gaussian field on a mask.
+
+    Covariance :math:`C(x_1, x_2) = \sigma^2 e^{-|x_1-x_2|^2/2l^2}` (pixel units) on the
+    mask pixels; eigenpairs of the pixel covariance matrix (the Nyström discretisation of
+    seed 002 eq. 5 with unit pixel weights).
+
+    Returns
+    -------
+    (modes, eigenvalues)
+        ``modes`` ``(n, y, x)``: :math:`\sqrt{\lambda_m}\phi_m` (zero off the mask), so
+        :math:`\psi = \sum_m Z_m\,\mathrm{modes}_m` has the prior covariance (truncated)
+        for :math:`Z \sim N(0, I)`; ``eigenvalues`` ``(n,)`` descending.
+    """
+    pts = np.argwhere(mask)
+    n_modes = int(min(n_modes, len(pts)))
+    d2 = np.sum((pts[:, None, :] - pts[None, :, :]).astype(float) ** 2, axis=-1)
+    cov = sigma**2 * np.exp(-d2 / (2.0 * corr_length**2))
+    w, v = np.linalg.eigh(cov)
+    order = np.argsort(w)[::-1][:n_modes]
+    w, v = np.clip(w[order], 0.0, None), v[:, order]
+    modes = np.zeros((n_modes, *mask.shape))
+    modes[:, pts[:, 0], pts[:, 1]] = (v * np.sqrt(w)).T
+    return modes, w
+
+
+def _interior(mask: np.ndarray) -> np.ndarray:
+    """Mask pixels whose four neighbours are all in the mask (the others are Dirichlet)."""
+    return ndimage.binary_erosion(mask, structure=ndimage.generate_binary_structure(2, 1))
+
+
+# ------------------------------------------------------------------------- problem
+
+
+@dataclass(frozen=True)
+class KineticsProblem:
+    """Validated arrays of a kinetics inversion (see :func:`prepare_kinetics`).
+
+    ``H`` half-cycles padded to ``F`` frames, ``P`` particles on a common ``(y, x)`` box.
+    """
+
+    masks: np.ndarray  # (P, y, x) bool
+    interior: np.ndarray  # (P, y, x) bool
+    particle_of: np.ndarray  # (H,) int
+    frames: np.ndarray  # (H, F, y, x) data, 0 outside masks/padding, clipped
+    valid: np.ndarray  # (H, F) bool
+    times_h: np.ndarray  # (H, F) hours since first frame (NaN padding)
+    dts: np.ndarray  # (H, F-1) hours, 0 in padding
+    rates: np.ndarray  # (H, F-1) interior mean rate 1/h
+    weights: np.ndarray  # (H, F, y, x) 1 where a residual is taken
+    pixel_size: float
+    pixel_unit: str
+
+
+def prepare_kinetics(
+    data: xr.Dataset, *, clip: tuple[float, float] = (0.005, 0.995)
+) -> KineticsProblem:
+    """Validate a particle-video dataset and convert it into a :class:`KineticsProblem`.
+
+    Accepted layouts: ``images (realization, t, y, x)`` with ``frame_time``
+    ``(realization, t)`` in seconds, ``particle_of`` ``(realization,)`` and ``masks``
+    (what :func:`operando.simulate.simulate_particles` writes; ``frame_valid`` optional,
+    default: frames with finite time), or a single half-cycle ``images (t, y, x)`` with
+    ``t`` in seconds and a one-particle ``masks``.
+
+    Raises
+    ------
+    DataError
+        Missing masks or variables, an empty interior, non-finite pixels inside a mask,
+        unsorted frame times, fewer than 2 frames.
+    """
+    where = "learn_kinetics: data"
+    if not isinstance(data, xr.Dataset):
+        raise DataError(
+            f"expected an operando dataset, got {type(data).__name__}",
+            where=where,
+            fix="read one with operando.io.read_dataset",
+        )
+    ds = validate_dataset(data, source=where, allow_nonfinite=True)
+    if "masks" not in ds:
+        raise DataError(
+            "no 'masks' variable: the particle domains are needed",
+            where=where,
+            fix="segment the particles and store masks (particle, y, x)",
+        )
+    masks = np.asarray(ds["masks"].values, dtype=bool)
+    img = ds["images"]
+    if img.dims == ("t", "y", "x"):
+        if masks.shape[0] != 1:
+            raise DataError(
+                f"a single image series needs exactly one mask, got {masks.shape[0]}",
+                where=where,
+                fix="store one half-cycle per realization with 'particle_of'",
+            )
+        frames = np.asarray(img.values, dtype=float)[None]
+        times = np.asarray(ds["t"].values, dtype=float)[None]
+        valid = np.ones(times.shape, dtype=bool)
+        pidx = np.zeros(1, dtype=int)
+    elif img.dims == ("realization", "t", "y", "x"):
+        for var in ("frame_time", "particle_of"):
+            if var not in ds:
+                raise DataError(
+                    f"no '{var}' variable",
+                    where=where,
+                    fix="see docs/kinetics.md for the layout (operando simulate particles)",
+                )
+        frames = np.asarray(img.values, dtype=float)
+        times = np.asarray(ds["frame_time"].values, dtype=float)
+        valid = (
+            np.asarray(ds["frame_valid"].values, dtype=bool)
+            if "frame_valid" in ds
+            else np.isfinite(times)
+        )
+        pidx = np.asarray(ds["particle_of"].values, dtype=int)
+        if pidx.min() < 0 or pidx.max() >= masks.shape[0]:
+            raise DataError(
+                f"'particle_of' refers to particles outside 0..{masks.shape[0] - 1}", where=where
+            )
+    else:
+        raise DataError(
+            f"images have dims {img.dims}; expected (realization, t, y, x) or (t, y, x)",
+            where=where,
+            fix="see docs/kinetics.md for the particle-video layout",
+        )
+    interior = np.stack([_interior(m) for m in masks])
+    empty = [int(i) for i in np.flatnonzero(interior.reshape(len(masks), -1).sum(1) == 0)]
+    if empty:
+        raise DataError(
+            f"particle(s) {empty} have no interior pixels (every pixel is on the edge)",
+            where=f"{where}: masks",
+            fix="drop particles smaller than 3x3 pixels",
+        )
+    n_h, n_f = frames.shape[:2]
+    dts = np.zeros((n_h, n_f - 1))
+    rates = np.zeros((n_h, n_f - 1))
+    times_h = np.full((n_h, n_f), np.nan)
+    for h in range(n_h):
+        v = valid[h]
+        nv = int(v.sum())
+        if nv < 2 or not np.all(v[:nv]):
+            raise DataError(
+                f"half-cycle {h} has {nv} valid frame(s) (valid frames must come first)",
+                where=where,
+                fix="each half-cycle needs at least 2 frames; drop shorter ones",
+            )
+        th = times[h, :nv]
+        if not np.all(np.isfinite(th)) or np.any(np.diff(th) <= 0):
+            raise DataError(
+                f"frame times of half-cycle {h} are not finite and strictly increasing",
+                where=f"{where}: frame_time",
+                fix="sort the frames by time and drop duplicates",
+            )
+        m = masks[pidx[h]]
+        fr = frames[h, :nv][:, m]
+        bad = int(np.sum(~np.isfinite(fr)))
+        if bad:
+            raise DataError(
+                f"half-cycle {h} has {bad} NaN/inf pixel(s) inside particle {pidx[h]}'s mask",
+                where=where,
+                fix="interpolate or inpaint them, or shrink the mask",
+            )
+        times_h[h, :nv] = (th - th[0]) / HOUR
+        dts[h, : nv - 1] = np.diff(times_h[h, :nv])
+        cbar = frames[h, :nv][:, interior[pidx[h]]].mean(axis=1)
+        rates[h, : nv - 1] = np.diff(cbar) / dts[h, : nv - 1]
+    frames = np.where(np.isfinite(frames), frames, 0.0)
+    frames = np.where(masks[pidx][:, None], np.clip(frames, *clip), 0.0)
+    weights = (interior[pidx][:, None] & valid[:, :, None, None]).astype(float)
+    weights[:, 0] = 0.0
+    return KineticsProblem(
+        masks=masks,
+        interior=interior,
+        particle_of=pidx,
+        frames=frames,
+        valid=valid,
+        times_h=times_h,
+        dts=dts,
+        rates=rates,
+        weights=weights,
+        pixel_size=float(ds.attrs.get("pixel_size", 1.0)),
+        pixel_unit=str(ds.attrs.get("pixel_unit", "px")),
+    )
+
+
+def split_intervals(prob: KineticsProblem) -> KineticsProblem:
+    """Multiple shooting: every frame interval becomes its own two-frame segment.
+
+    Segment ``(h, j)`` starts from the *measured* frame ``j`` of half-cycle ``h`` and is
+    compared with frame ``j + 1``. Short horizons keep the residual far less nonlinear
+    than one trajectory per half-cycle (pixels that flip between phases early or late
+    are corrected at every frame), which widens the basin of convergence.
+    """
+    rows = [(h, j) for h in range(prob.frames.shape[0]) for j in range(prob.frames.shape[1] - 1)
+            if prob.valid[h, j + 1]]  # fmt: skip
+    hh = np.array([h for h, _ in rows])
+    jj = np.array([j for _, j in rows])
+    frames = np.stack([prob.frames[hh, jj], prob.frames[hh, jj + 1]], axis=1)
+    times = np.stack([np.zeros(len(rows)), prob.dts[hh, jj]], axis=1)
+    weights = np.stack([np.zeros_like(prob.weights[hh, jj]), prob.weights[hh, jj + 1]], axis=1)
+    return KineticsProblem(
+        masks=prob.masks, interior=prob.interior, particle_of=prob.particle_of[hh],
+        frames=frames, valid=np.ones((len(rows), 2), dtype=bool), times_h=times,
+        dts=prob.dts[hh, jj][:, None], rates=prob.rates[hh, jj][:, None], weights=weights,
+        pixel_size=prob.pixel_size, pixel_unit=prob.pixel_unit,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class _Model:
+    """Static pieces of the forward model shared by the fit and its diagnostics."""
+
+    mu_law: LegendreChemicalPotential
+    j0_law: LegendreLogDiffusivity
+    a_delta: np.ndarray
+    null: np.ndarray
+    sigma_psi0: float
+    kappa: float
+    n_sub: int
+    alpha: float
+    strain: Callable[[jax.Array, jax.Array], jax.Array] | None
+
+    def mu_coefficients(self, q: jax.Array) -> jax.Array:
+        return jnp.asarray(self.a_delta) + jnp.asarray(self.null) @ q
+
+    def mu_h(self, c: jax.Array, params: Any) -> jax.Array:
+        return self.mu_law(c, self.mu_coefficients(params["mu"]))
+
+    def log_j0(self, c: jax.Array, params: Any) -> jax.Array:
+        return self.j0_law.log(c, params["j0"])
+
+    def log_k(self, Z: jax.Array, modes: jax.Array, interior: jax.Array) -> jax.Array:
+        """``ln k`` on the pixel lists ``(P, n)``, zero area-weighted mean over interiors."""
+        psi = self.sigma_psi0 * Z[:, :1] + jnp.einsum("pm,pmn->pn", Z[:, 1:], modes)
+        mean = jnp.sum(psi * interior) / jnp.sum(interior)
+        return (psi - mean) * interior
+
+    def predict(self, params: Any, arrays: dict[str, jax.Array]) -> jax.Array:
+        """Model frames on the pixel lists, ``(H, F, n)``."""
+        log_k = self.log_k(params["Z"], arrays["modes"], arrays["interior"])
+
+        def one(frames, dts, rates, lk, nb, ev, ok):
+            return reaction_allen_cahn(
+                frames[0], dts, rates, lk, nb, ev, params,
+                mu_h=self.mu_h, log_j0=self.log_j0, kappa=self.kappa, n_sub=self.n_sub,
+                boundary=frames, valid=ok, alpha=self.alpha, strain=self.strain,
+            )  # fmt: skip
+
+        p = arrays["particle_of"]
+        return jax.vmap(one)(
+            arrays["frames"], arrays["dts"], arrays["rates"], log_k[p],
+            arrays["neighbours"][p], arrays["interior"][p], arrays["valid"][p],
+        )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- metrics
+
+
+def pixel_correlation(
+    a: Any, b: Any, *, mask: Any | None = None, thickness: Any | None = None
+) -> float:
+    r"""Pearson correlation of two maps over the pixels of ``mask`` (seed 002 Fig. 3c).
+
+    With ``thickness`` (e.g. the optical density), ``a`` is taken to be :math:`k(x, y)` and
+    the correlation is of :math:`j_s = k\,h` with ``b``, where :math:`h` is the thickness
+    divided by its mean over the mask. Arrays of shape ``(..., y, x)`` are pooled over
+    all leading dims (several particles at once). Non-finite pixels are skipped.
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise DataError(
+            f"maps have shapes {a.shape} and {b.shape}", where="pixel_correlation",
+            fix="pass maps on the same pixel grid",
+        )  # fmt: skip
+    m = (
+        np.ones(a.shape, dtype=bool)
+        if mask is None
+        else np.broadcast_to(np.asarray(mask, bool), a.shape)
+    )
+    if thickness is not None:
+        h = np.asarray(thickness, dtype=float)
+        hm = np.nanmean(np.where(m, h, np.nan), axis=(-2, -1), keepdims=True)
+        a = a * h / hm
+    sel = m & np.isfinite(a) & np.isfinite(b)
+    if sel.sum() < 3:
+        raise DataError("fewer than 3 common finite pixels", where="pixel_correlation")
+    x, y = a[sel] - a[sel].mean(), b[sel] - b[sel].mean()
+    den = np.sqrt((x @ x) * (y @ y))
+    return float(x @ y / den) if den > 0 else float("nan")
+
+
+def kinetics_errors(
+    mu_fn: Callable[[np.ndarray], np.ndarray],
+    j0_fn: Callable[[np.ndarray], np.ndarray],
+    truth: dict[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    n: int = 181,
+) -> dict[str, float]:
+    """``mu_rmse`` (constant removed) and ``j0_rel_rmse`` (of ``j0 / max j0``) on [0.05, 0.95]."""
+    c = np.linspace(*METRIC_RANGE, n)
+    out: dict[str, float] = {}
+    if "mu_h" in truth:
+        g, v = truth["mu_h"]
+        d = np.asarray(mu_fn(c)) - np.interp(c, g, v)
+        out["mu_rmse"] = float(np.sqrt(np.mean((d - d.mean()) ** 2)))
+    if "j0" in truth:
+        g, v = truth["j0"]
+        jt = np.interp(c, g, v)
+        jl = np.asarray(j0_fn(c))
+        out["j0_rel_rmse"] = float(np.sqrt(np.mean((jl / jl.max() - jt / jt.max()) ** 2)))
+    return out
+
+
+# -------------------------------------------------------------------------------- fit
+
+
+@dataclass(frozen=True)
+class KineticsFit:
+    """Result of :func:`learn_kinetics`. Failure is a value: check :attr:`status`.
+
+    Attributes
+    ----------
+    params
+        ``{"mu": q, "j0": b, "Z": (P, n_kl + 1)}`` at the optimum.
+    c_grid
+        Concentrations ``[0.01, 0.99]`` on which the laws are tabulated.
+    mu, mu_std, j0, j0_std, ln_j0_std
+        Learned :math:`\\mu_h` and :math:`j_0` (1/h) on ``c_grid`` with linearised
+        (Gauss–Newton) 1-sigma uncertainties.
+    mu_true, j0_true
+        Truth on ``c_grid`` when the data carry it (else ``None``).
+    ln_k, ln_k_std
+        ``(P, y, x)`` learned :math:`\\ln k` (NaN off the interior) and its 1-sigma.
+    ln_k_true
+        ``(P, y, x)`` true :math:`\\ln k` or ``None``.
+    predicted, measured
+        ``(H, F, y, x)`` model and data (NaN where no residual is taken, except frame 0).
+    metrics
+        ``train_rmse`` and, with truth, ``j0_rel_rmse``, ``mu_rmse``, ``lnk_corr``,
+        ``train_rmse_clean``.
+    result
+        The :class:`~operando.inverse.LeastSquaresResult`.
+    settings
+        Resolved options.
+    problem
+        The :class:`KineticsProblem`.
+    """
+
+    params: dict[str, np.ndarray]
+    c_grid: np.ndarray
+    mu: np.ndarray
+    mu_std: np.ndarray
+    j0: np.ndarray
+    j0_std: np.ndarray
+    ln_j0_std: np.ndarray
+    mu_true: np.ndarray | None
+    j0_true: np.ndarray | None
+    ln_k: np.ndarray
+    ln_k_std: np.ndarray
+    ln_k_true: np.ndarray | None
+    predicted: np.ndarray = field(repr=False)
+    measured: np.ndarray = field(repr=False)
+    metrics: dict[str, float] = field(default_factory=dict)
+    result: LeastSquaresResult | None = field(default=None, repr=False)
+    settings: dict[str, Any] = field(default_factory=dict)
+    problem: KineticsProblem | None = field(default=None, repr=False)
+    model: Any = field(default=None, repr=False)
+
+    @property
+    def status(self) -> Status:
+        """Status of the least-squares solve."""
+        return self.result.status  # type: ignore[union-attr]
+
+    @property
+    def success(self) -> bool:
+        """Whether the fit converged."""
+        return self.status is Status.CONVERGED
+
+    def mu_h(self, c: Any) -> np.ndarray:
+        """Learned :math:`\\mu_h(c)` (kT)."""
+        return np.asarray(self.model.mu_h(jnp.asarray(c), self.params))
+
+    def exchange_current(self, c: Any) -> np.ndarray:
+        """Learned :math:`j_0(c)` (1/h)."""
+        return np.asarray(jnp.exp(self.model.log_j0(jnp.asarray(c), self.params)))
+
+    def to_dataset(self) -> xr.Dataset:
+        """The fit as an operando dataset: data/model frames, laws on ``c``, ``ln k`` maps."""
+        from ..data import make_dataset
+
+        ds = make_dataset(
+            self.measured,
+            dims=("realization", "t", "y", "x"),
+            pixel_size=self.problem.pixel_size,  # type: ignore[union-attr]
+            pixel_unit=self.problem.pixel_unit,  # type: ignore[union-attr]
+            masks=self.problem.masks,  # type: ignore[union-attr]
+            source="KineticsFit",
+            allow_nonfinite=True,
+        )
+        ds["t"].attrs["units"] = "frame"
+        ds["predicted"] = (("realization", "t", "y", "x"), self.predicted)
+        ds["frame_time"] = (("realization", "t"), self.problem.times_h * HOUR)  # type: ignore[union-attr]
+        ds["frame_time"].attrs["units"] = "s"
+        ds["particle_of"] = (("realization",), self.problem.particle_of)  # type: ignore[union-attr]
+        ds = ds.assign_coords(c=("c", self.c_grid))
+        for name, val in (
+            ("mu_h", self.mu), ("mu_h_std", self.mu_std), ("j0", self.j0),
+            ("j0_std", self.j0_std), ("ln_j0_std", self.ln_j0_std),
+        ):  # fmt: skip
+            ds[name] = (("c",), val)
+        if self.mu_true is not None:
+            ds["mu_h_true"] = (("c",), self.mu_true)
+        if self.j0_true is not None:
+            ds["j0_true"] = (("c",), self.j0_true)
+        ds["ln_k"] = (("particle", "y", "x"), self.ln_k)
+        ds["ln_k_std"] = (("particle", "y", "x"), self.ln_k_std)
+        if self.ln_k_true is not None:
+            ds["ln_k_true"] = (("particle", "y", "x"), self.ln_k_true)
+        ds["cost_history"] = (("iteration",), self.result.cost_history)  # type: ignore[union-attr]
+        ds["j0"].attrs["units"] = "1/h"
+        ds["mu_h"].attrs["units"] = "kT"
+        ds.attrs.update(
+            {
+                "status": self.status.value,
+                "message": self.result.message,  # type: ignore[union-attr]
+                **{k: v for k, v in self.settings.items() if isinstance(v, int | float | str)
+                   and not isinstance(v, bool)},
+            }
+        )  # fmt: skip
+        return ds
+
+
+def kinetics_setup(
+    data: xr.Dataset,
+    *,
+    rho2: float = 4.9e-3,
+    rho1: float = 0.0,
+    degree_mu: int = 5,
+    degree_j0: int = 8,
+    max_iter: int = 30,
+    n_kl: int = 20,
+    corr_length: float = 3.0,
+    sigma_psi: float = 0.3,
+    sigma_psi0: float = 0.5,
+    delta: float | None = None,
+    kappa: float | None = None,
+    dt_max: float = 0.01,
+    alpha: float = 0.5,
+    strain: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+    clip: tuple[float, float] = (0.005, 0.995),
+    params0: dict[str, Any] | None = None,
+    shooting: str = "single",
+) -> SimpleNamespace:
+    """Validate the inputs and build the residual of :func:`learn_kinetics` (same options).
+
+    Returns a namespace with, among others, ``residual(params, arrays)`` (the JAX residual
+    vector the optimiser sees), ``params0``, ``arrays``, ``model``, ``prob`` and ``reg``;
+    useful for derivative checks and custom optimisers.
+    """
+    require_x64("operando.learn_kinetics")
+    prob = prepare_kinetics(data, clip=clip)
+    if shooting == "multiple":
+        prob = split_intervals(prob)
+    elif shooting != "single":
+        raise ParameterError(
+            f"shooting is {shooting!r}", where="learn_kinetics", fix="'single' or 'multiple'"
+        )
+    if int(degree_j0) < 1:
+        raise ParameterError(f"degree_j0 is {degree_j0}", where="learn_kinetics", fix="pass >= 1")
+    if not (rho2 >= 0 and rho1 >= 0):
+        raise ParameterError("rho1 and rho2 must be >= 0", where="learn_kinetics")
+    if int(max_iter) < 1:
+        raise ParameterError(f"max_iter is {max_iter}", where="learn_kinetics", fix="pass >= 1")
+    if not (dt_max > 0 and corr_length > 0 and sigma_psi >= 0 and sigma_psi0 >= 0):
+        raise ParameterError(
+            "dt_max and corr_length must be > 0, sigma_psi and sigma_psi0 >= 0",
+            where="learn_kinetics",
+        )
+    if delta is None:
+        delta = float(data.attrs.get("binodal_delta", DELTA_LFP))
+    if kappa is None:
+        if "kappa_tilde" in data.attrs:
+            kappa = float(data.attrs["kappa_tilde"])
+        else:
+            from ..physics._kinetics import dimensionless_kappa
+
+            ps = prob.pixel_size if prob.pixel_unit == "nm" else 50.0
+            kappa = dimensionless_kappa(ps * 1e-9)
+    a_delta, null = binodal_constraint(int(degree_mu), float(delta))
+    n_sub = max(1, int(np.ceil(prob.dts.max() / dt_max * (1 - 1e-12))))
+    model = _Model(
+        mu_law=LegendreChemicalPotential(degree=int(degree_mu), prior=True, key=None),
+        j0_law=LegendreLogDiffusivity(degree=int(degree_j0), key=None),
+        a_delta=a_delta,
+        null=null,
+        sigma_psi0=float(sigma_psi0),
+        kappa=float(kappa),
+        n_sub=n_sub,
+        alpha=float(alpha),
+        strain=strain,
+    )
+    n_p = prob.masks.shape[0]
+    n_pix = int(prob.masks.reshape(n_p, -1).sum(1).max())
+    graphs = [mask_graph(m, n_pix) for m in prob.masks]
+    pix = np.stack([g[0] for g in graphs])
+    ok = np.stack([g[2] for g in graphs])
+    pr = np.arange(n_p)[:, None]
+    interior_l = prob.interior[pr, pix[..., 0], pix[..., 1]] & ok
+    modes = np.zeros((n_p, n_kl, n_pix))
+    for i, m in enumerate(prob.interior):
+        md, _ = karhunen_loeve(m, n_kl, corr_length, sigma_psi)
+        modes[i, : md.shape[0]] = md[:, pix[i, :, 0], pix[i, :, 1]] * ok[i]
+    hp = pix[prob.particle_of]
+    hr = np.arange(len(prob.particle_of))[:, None, None]
+    fr = np.arange(prob.frames.shape[1])[None, :, None]
+    frames_l = prob.frames[hr, fr, hp[:, None, :, 0], hp[:, None, :, 1]]
+    weights_l = (
+        prob.weights[hr, fr, hp[:, None, :, 0], hp[:, None, :, 1]] * ok[prob.particle_of][:, None]
+    )
+    arrays = {
+        "frames": jnp.asarray(frames_l),
+        "dts": jnp.asarray(prob.dts),
+        "rates": jnp.asarray(prob.rates),
+        "neighbours": jnp.asarray(np.stack([g[1] for g in graphs])),
+        "valid": jnp.asarray(ok.astype(float)),
+        "interior": jnp.asarray(interior_l.astype(float)),
+        "modes": jnp.asarray(modes),
+        "particle_of": jnp.asarray(prob.particle_of),
+    }
+    sel = np.flatnonzero(weights_l.ravel() > 0)
+    sel_j = jnp.asarray(sel)
+    target = jnp.asarray(frames_l.ravel()[sel])
+
+    def to_box(lists: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        """Scatter ``(..., n)`` list values onto the box (NaN elsewhere)."""
+        out = np.full(lists.shape[:-1] + prob.masks.shape[1:], np.nan)
+        out[..., pixels[:, 0], pixels[:, 1]] = lists
+        return out
+
+    def residual(params: Any, arrs: dict[str, jax.Array]) -> jax.Array:
+        return model.predict(params, arrs).ravel()[sel_j] - target
+
+    if params0 is None:
+        # mu_h: the regular solution whose binodal is delta (satisfies the constraint
+        # exactly); j0: constant, the median |d cbar/dt| (overpotentials of order 1 kT).
+        omega_d = float(np.log(delta / (1.0 - delta)) / (2.0 * delta - 1.0))
+        a_rs = model.mu_law.fit(lambda c: np.log(c / (1 - c)) + omega_d * (1 - 2 * c))
+        b0 = np.zeros(int(degree_j0) + 1)
+        active = np.abs(prob.rates[prob.dts > 0])
+        b0[0] = float(np.log(np.median(active))) if active.size and np.median(active) > 0 else 0.0
+        params0 = {
+            "mu": null.T @ (a_rs - a_delta),
+            "j0": b0,
+            "Z": np.zeros((n_p, n_kl + 1)),
+        }
+    p0 = {k: jnp.asarray(params0[k], dtype=float) for k in ("mu", "j0", "Z")}
+    expect = {"mu": (null.shape[1],), "j0": (int(degree_j0) + 1,), "Z": (n_p, n_kl + 1)}
+    for k, shp in expect.items():
+        if p0[k].shape != shp:
+            raise ParameterError(
+                f"params0[{k!r}] has shape {p0[k].shape}; expected {shp}",
+                where="learn_kinetics: params0",
+            )
+    reg = {
+        "mu": jnp.full(expect["mu"], float(rho1)),
+        "j0": jnp.full(expect["j0"], float(rho1)),
+        "Z": jnp.full(expect["Z"], float(rho2)),
+    }
+    return SimpleNamespace(**locals())
+
+
+def learn_kinetics(
+    data: xr.Dataset,
+    *,
+    rho2: float = 4.9e-3,
+    rho1: float = 0.0,
+    degree_mu: int = 5,
+    degree_j0: int = 8,
+    max_iter: int = 30,
+    n_kl: int = 20,
+    corr_length: float = 3.0,
+    sigma_psi: float = 0.3,
+    sigma_psi0: float = 0.5,
+    delta: float | None = None,
+    kappa: float | None = None,
+    dt_max: float = 0.01,
+    alpha: float = 0.5,
+    strain: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+    clip: tuple[float, float] = (0.005, 0.995),
+    rtol: float = 1e-6,
+    params0: dict[str, Any] | None = None,
+    shooting: str = "both",
+    callback: Callable[..., None] | None = None,
+    throw: bool = False,
+) -> KineticsFit:
+    r"""Learn :math:`\mu_h(c)`, :math:`j_0(c)` and :math:`\ln k(x, y)` from particle videos.
+
+    Parameters
+    ----------
+    data
+        Particle-video dataset (layout in :func:`prepare_kinetics` and
+        ``docs/kinetics.md``). Ground truth, when present, is used only for the metrics.
+    rho2
+        Weight :math:`\rho_2` of :math:`\sum_i\|Z_i\|^2` (objective in squared pixel
+        errors; :math:`\rho_2 = \sigma_e^2` is the Bayesian MAP for the unit-normal prior).
+    rho1
+        Weight of :math:`\|p_{global}\|^2` (seed 002 uses 0).
+    degree_mu
+        ``N_mu >= 3`` (``N_mu - 2`` free coefficients after the binodal constraint).
+    degree_j0
+        ``N_j >= 1`` (``N_j + 1`` coefficients of :math:`\ln j_0`).
+    max_iter
+        Maximum Levenberg–Marquardt steps.
+    n_kl, corr_length, sigma_psi, sigma_psi0
+        Karhunen–Loève prior of :math:`\ln k`: modes per particle, correlation length
+        (pixels), field and offset standard deviations.
+    delta
+        Binodal composition; default the data's ``binodal_delta`` attribute, else 0.035.
+    kappa
+        :math:`\tilde\kappa` (pixel units); default the data's ``kappa_tilde`` attribute,
+        else the LFP value for the data's pixel size (nm) or 50 nm.
+    dt_max
+        Largest forward-Euler step (hours).
+    alpha
+        Butler–Volmer symmetry factor.
+    strain
+        Optional coherency-strain hook ``strain(c, mask) -> mu_el`` (kT).
+    clip
+        Data are clipped into this range (noisy pixels outside (0, 1)).
+    rtol
+        Relative tolerance of the optimiser.
+    params0
+        Initial parameters ``{"mu", "j0", "Z"}`` (default: binodal-constrained
+        minimum-norm :math:`\mu_h`, :math:`j_0 = 1/h`, :math:`Z = 0`).
+    shooting
+        ``"both"`` (default): first multiple shooting (every frame interval started from
+        its measured frame, a wide basin of convergence), then single shooting (every
+        half-cycle from its first frame, seed 002's formulation) from that optimum;
+        ``"single"`` or ``"multiple"`` alone. ``max_iter`` applies to each stage.
+    callback
+        Progress callback (:class:`~operando.inverse.IterationInfo`).
+    throw
+        Raise :class:`~operando.errors.ConvergenceError` unless the fit converged.
+
+    Returns
+    -------
+    KineticsFit
+    """
+    t0 = time.perf_counter()
+    if shooting not in ("single", "multiple", "both"):
+        raise ParameterError(
+            f"shooting is {shooting!r}", where="learn_kinetics",
+            fix="'both' (default), 'single' or 'multiple'",
+        )  # fmt: skip
+    opts = dict(
+        rho2=rho2, rho1=rho1, degree_mu=degree_mu, degree_j0=degree_j0, max_iter=max_iter,
+        n_kl=n_kl, corr_length=corr_length, sigma_psi=sigma_psi, sigma_psi0=sigma_psi0,
+        delta=delta, kappa=kappa, dt_max=dt_max, alpha=alpha, strain=strain, clip=clip,
+    )  # fmt: skip
+    stages: list[dict[str, Any]] = []
+    if shooting in ("multiple", "both"):
+        M = kinetics_setup(data, params0=params0, shooting="multiple", **opts)
+        res_m = least_squares(
+            M.residual, M.p0, M.arrays, regularization=M.reg, max_steps=int(max_iter),
+            rtol=rtol, atol=0.0, callback=callback, throw=False,
+        )  # fmt: skip
+        stages.append({"shooting": "multiple", **res_m.summary()})
+        if shooting == "both":
+            params0 = {k: np.asarray(v) for k, v in res_m.params.items()}
+    if shooting == "multiple":
+        S, res = M, res_m
+    else:
+        S = kinetics_setup(data, params0=params0, shooting="single", **opts)
+        res = least_squares(
+            S.residual, S.p0, S.arrays, regularization=S.reg, max_steps=int(max_iter),
+            rtol=rtol, atol=0.0, callback=callback, throw=False,
+        )  # fmt: skip
+        stages.append({"shooting": "single", **res.summary()})
+    prob, model, arrays = S.prob, S.model, S.arrays
+    ok, pix, to_box, n_p = S.ok, S.pix, S.to_box, S.n_p
+    delta, kappa, n_sub, sel = S.delta, S.kappa, S.n_sub, S.sel
+    params = {k: np.asarray(v) for k, v in res.params.items()}
+    pred_l = np.asarray(model.predict(res.params, arrays))
+    pred = np.stack(
+        [to_box(pred_l[h][:, ok[p]], pix[p][ok[p]]) for h, p in enumerate(prob.particle_of)]
+    )
+    w = prob.weights > 0
+    r_all = (pred - prob.frames)[w]
+    metrics: dict[str, float] = {"train_rmse": float(np.sqrt(np.mean(r_all**2)))}
+
+    c_grid = np.linspace(0.01, 0.99, 99)
+    cg = jnp.asarray(c_grid)
+    mu_vals = np.asarray(model.mu_h(cg, res.params))
+    lnj = np.asarray(model.log_j0(cg, res.params))
+    cov = res.covariance
+    finite_cov = bool(np.all(np.isfinite(cov)))
+
+    def _std(fn: Callable[[Any], jax.Array], shape: tuple[int, ...]) -> np.ndarray:
+        if not finite_cov:
+            return np.full(shape, np.nan)
+        return np.sqrt(np.clip(propagate_covariance(fn, res.params, cov), 0.0, None)).reshape(shape)
+
+    mu_std = _std(lambda p: model.mu_h(cg, p), c_grid.shape)
+    lnj_std = _std(lambda p: model.log_j0(cg, p), c_grid.shape)
+    lk_l = np.asarray(model.log_k(res.params["Z"], arrays["modes"], arrays["interior"]))
+    lk_std_l = _std(lambda p: model.log_k(p["Z"], arrays["modes"], arrays["interior"]), lk_l.shape)
+    ln_k = np.stack([to_box(lk_l[p][ok[p]], pix[p][ok[p]]) for p in range(n_p)])
+    ln_k = np.where(prob.interior, ln_k, np.nan)
+    ln_k_std = np.stack([to_box(lk_std_l[p][ok[p]], pix[p][ok[p]]) for p in range(n_p)])
+    ln_k_std = np.where(prob.interior, ln_k_std, np.nan)
+    truth = get_truth(data)
+    mu_true = j0_true = lnk_true = None
+    if truth is not None:
+        fns = truth.functions
+        metrics.update(
+            kinetics_errors(
+                lambda c: np.asarray(model.mu_h(jnp.asarray(c), res.params)),
+                lambda c: np.exp(np.asarray(model.log_j0(jnp.asarray(c), res.params))),
+                fns,
+            )
+        )
+        if "mu_h" in fns:
+            mu_true = np.interp(c_grid, *fns["mu_h"])
+        if "j0" in fns:
+            j0_true = np.interp(c_grid, *fns["j0"])
+        if "truth_ln_k" in data:
+            lnk_true = np.where(prob.interior, np.asarray(data["truth_ln_k"].values), np.nan)
+            metrics["lnk_corr"] = pixel_correlation(ln_k, lnk_true, mask=prob.interior)
+        if truth.clean is not None and truth.clean.dims == data["images"].dims:
+            clean = np.asarray(truth.clean.values, dtype=float)
+            clean = clean if clean.ndim == 4 else clean[None]
+            if clean.shape == pred.shape:  # (not for the segments of shooting="multiple")
+                metrics["train_rmse_clean"] = float(np.sqrt(np.mean((pred - clean)[w] ** 2)))
+    predicted = np.where(
+        prob.masks[prob.particle_of][:, None] & prob.valid[:, :, None, None], pred, np.nan
+    )
+    measured = np.where(
+        prob.masks[prob.particle_of][:, None] & prob.valid[:, :, None, None], prob.frames, np.nan
+    )
+    settings = {
+        "rho1": float(rho1), "rho2": float(rho2), "degree_mu": int(degree_mu),
+        "degree_j0": int(degree_j0), "max_iter": int(max_iter), "n_kl": int(n_kl),
+        "corr_length": float(corr_length), "sigma_psi": float(sigma_psi),
+        "sigma_psi0": float(sigma_psi0), "delta": float(delta), "kappa_tilde": float(kappa),
+        "dt_max": float(dt_max), "n_sub": int(n_sub), "alpha": float(alpha),
+        "strain": strain is not None, "clip": list(clip), "n_particles": int(n_p),
+        "n_half_cycles": int(prob.frames.shape[0]), "n_residuals": int(sel.size),
+        "time_unit": "h", "shooting": shooting, "stages": stages,
+        "iterations": int(sum(st["iterations"] for st in stages)),
+        "wall_s": time.perf_counter() - t0,
+    }  # fmt: skip
+    fit = KineticsFit(
+        params=params, c_grid=c_grid, mu=mu_vals, mu_std=mu_std, j0=np.exp(lnj),
+        j0_std=np.exp(lnj) * lnj_std, ln_j0_std=lnj_std, mu_true=mu_true, j0_true=j0_true,
+        ln_k=ln_k, ln_k_std=ln_k_std, ln_k_true=lnk_true, predicted=predicted,
+        measured=measured, metrics=metrics, result=res, settings=settings, problem=prob,
+        model=model,
+    )  # fmt: skip
+    if throw and not fit.success:
+        from ..errors import ConvergenceError
+
+        raise ConvergenceError(
+            f"learning failed ({res.status.value}): {res.message}",
+            where="learn_kinetics",
+            fix="increase max_iter, reduce dt_max, or increase rho2",
+        )
+    return fit
