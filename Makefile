@@ -11,10 +11,10 @@ demo: $(VENV)/bin/python
 	$(VENV)/bin/python -m pip install -q -e . && $(VENV)/bin/operando demo
 
 test: $(VENV)/bin/python
-	$(VENV)/bin/python -m pip install -q -e ".[test]" && $(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pip install -q -e ".[test]" && $(VENV)/bin/python -m pytest -n auto
 
 test-slow: $(VENV)/bin/python
-	$(VENV)/bin/python -m pytest -m slow
+	$(VENV)/bin/python -m pytest -n auto -m slow
 
 lint:
 	$(VENV)/bin/ruff check src tests benchmarks && $(VENV)/bin/ruff format --check src tests benchmarks

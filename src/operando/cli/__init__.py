@@ -258,10 +258,14 @@ def cluster_check(
 # ------------------------------------------------------------------- sub-apps
 
 from ._denoise import denoise_command  # noqa: E402
+from ._kinetics import kinetics_command  # noqa: E402
+from ._learn import app as _learn_app  # noqa: E402
 from ._simulate import app as _simulate_app  # noqa: E402
 from ._stxm import app as _stxm_app  # noqa: E402
 
 app.command("denoise")(denoise_command)
+_learn_app.command("kinetics")(kinetics_command)
+app.add_typer(_learn_app, name="learn")
 app.add_typer(_simulate_app, name="simulate")
 app.add_typer(_stxm_app, name="stxm")
 
