@@ -1,0 +1,622 @@
+"""A reusable Levenberg–Marquardt least-squares engine with exact autodiff Jacobians.
+
+Every inverse problem in operando (Cahn–Hilliard recovery, Allen–Cahn kinetics,
+chemo-mechanics) is posed as ``min_p 1/2 ||r(p)||^2 + 1/2 sum_i w_i (p_i - m_i)^2`` where
+``r(p, args)`` is a JAX function of a parameter pytree that runs a forward model and
+returns residuals (predicted minus measured). :func:`least_squares` minimises it by
+Levenberg–Marquardt with the exact Jacobian ``J = dr/dp`` from forward-mode automatic
+differentiation (``jax.jacfwd``, i.e. forward sensitivities through the solver, as in
+seed 002, Methods "PDE-constrained optimization") or reverse mode.
+
+Why not :func:`optimistix.least_squares`
+---------------------------------------
+Optimistix 0.1.0 provides ``optx.LevenbergMarquardt``, and it is a fine solver, but it
+falls short of what this engine must deliver:
+
+* **Diagnostics.** It runs the whole solve inside one ``lax.while_loop``; there is no
+  per-iteration cost history, no wall time per iteration, no progress callback for a
+  CLI, and no access to the Jacobian at the optimum, which we need for the
+  Gauss–Newton covariance ``sigma^2 (J^T J + W)^{-1}`` (uncertainty bands).
+* **Marquardt scaling.** Its damped step is ``(J^T J + lambda I)``; with Legendre
+  coefficients of very different sensitivities (high-order terms barely move the
+  images) a scale-invariant damping ``lambda diag(J^T J)`` (Moré 1978) converges in far
+  fewer iterations.
+* **Explicit NaN policy.** A Gauss–Newton step can push the forward model out of its
+  domain (for Cahn–Hilliard a ``D(c)`` or ``mu_h(c)`` so steep that the time stepper
+  blows up, or ``c`` leaving (0, 1) so ``ln(c/(1-c))`` is NaN). Here a non-finite trial
+  residual always means "reject the step and increase the damping", which is written
+  down and tested rather than relying on NaN comparisons inside a trust-region ratio.
+
+The per-iteration cost is dominated by the forward model and its Jacobian, both of which
+are jit-compiled (compiled once, ahead of time, so compile time is reported separately);
+the small dense linear algebra (a QR of the ``m x n`` Jacobian and ``n x n`` damped solves)
+runs on the host in NumPy, so a Python-level loop costs nothing measurable.
+
+Algorithm (Nielsen 1999 damping update, Moré 1978 scaling)
+----------------------------------------------------------
+In the scaled variable ``z = p / scale`` with augmented residual
+``R(z) = [r(p); sqrt(w) (p - m)]`` and Jacobian ``J``: solve
+``min_d ||R + J d||^2 + lambda ||S d||^2`` with ``S = diag(sqrt(max_k diag(J_k^T J_k)))``
+via the QR factor of ``J``; gain ratio ``rho = (F(z) - F(z+d)) / (F(z) - L(d))``; accept if
+``rho > 0`` and ``F(z+d)`` is finite, then ``lambda *= max(1/3, 1 - (2 rho - 1)^3)``,
+``nu = 2``; otherwise ``lambda *= nu``, ``nu *= 2``.
+
+Convergence (any of): ``||g||_inf <= atol`` with ``g = J^T R`` the scaled gradient; an
+accepted step with relative cost reduction and relative predicted reduction both
+``<= rtol``; an accepted step with ``||d|| <= rtol (||z|| + rtol)``.
+
+References
+----------
+K. Madsen, H. B. Nielsen, O. Tingleff, *Methods for non-linear least squares problems*
+(2004), Sec. 3.2. J. J. Moré, *The Levenberg–Marquardt algorithm: implementation and
+theory*, Lecture Notes in Mathematics 630 (1978).
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from ..errors import ConvergenceError, ParameterError
+
+__all__ = [
+    "IterationInfo",
+    "LeastSquaresResult",
+    "Status",
+    "least_squares",
+    "propagate_covariance",
+]
+
+PyTree = Any
+
+
+class Status(enum.StrEnum):
+    """Outcome of a least-squares solve."""
+
+    CONVERGED = "converged"
+    MAX_STEPS = "max_steps"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class IterationInfo:
+    """What a ``callback`` receives after every attempted step.
+
+    ``params`` is the current (last accepted) parameter pytree; ``cost`` its objective.
+    """
+
+    step: int
+    cost: float
+    accepted: bool
+    damping: float
+    grad_norm: float
+    elapsed_s: float
+    params: PyTree = field(repr=False, default=None)
+
+
+@dataclass(frozen=True)
+class LeastSquaresResult:
+    """Result of :func:`least_squares`. Failure is a value: check :attr:`status`.
+
+    Attributes
+    ----------
+    params
+        Parameter pytree at the best point found (the last accepted one).
+    status
+        :class:`Status`: ``converged``, ``max_steps`` or ``failed``.
+    message
+        Human-readable reason for the status.
+    iterations
+        Number of LM steps attempted (each: one damped linear solve and one residual
+        evaluation).
+    n_accepted
+        Number of accepted steps (= Jacobian evaluations after the first).
+    cost
+        Final objective ``1/2 ||r||^2 + 1/2 sum w (p - m)^2``.
+    data_cost
+        Final ``1/2 ||r||^2`` (without the regularisation term).
+    cost_history
+        Objective after every accepted step, starting with the initial one.
+    grad_norm
+        Infinity norm of the gradient of the objective in scaled variables at the end.
+    covariance
+        Gauss–Newton covariance ``sigma^2 (J^T J + W)^{-1}`` of the flattened parameters
+        (order of :func:`jax.flatten_util.ravel_pytree`), in original units; the
+        inverse is a pseudo-inverse where ``J^T J + W`` is numerically singular.
+    sigma2
+        Residual variance estimate ``||r||^2 / max(m - n, 1)``.
+    n_residuals, n_params
+        ``m`` (data residuals, excluding regularisation rows) and ``n``.
+    residuals
+        Final residual pytree (same structure as ``residual_fn``'s output).
+    wall_s, compile_s
+        Wall time of the whole solve, and the part of it spent compiling.
+    unravel
+        Maps a flat vector of length ``n`` back to a parameter pytree.
+    """
+
+    params: PyTree
+    status: Status
+    message: str
+    iterations: int
+    n_accepted: int
+    cost: float
+    data_cost: float
+    cost_history: np.ndarray
+    grad_norm: float
+    covariance: np.ndarray
+    sigma2: float
+    n_residuals: int
+    n_params: int
+    residuals: PyTree = field(repr=False)
+    wall_s: float = 0.0
+    compile_s: float = 0.0
+    unravel: Callable[[Any], PyTree] = field(repr=False, default=lambda x: x)
+
+    @property
+    def success(self) -> bool:
+        """Whether the solve converged."""
+        return self.status is Status.CONVERGED
+
+    def std(self) -> PyTree:
+        """One-sigma parameter uncertainties as a pytree like :attr:`params`."""
+        return self.unravel(jnp.sqrt(jnp.clip(jnp.diag(jnp.asarray(self.covariance)), 0.0)))
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-friendly scalar diagnostics."""
+        return {
+            "status": self.status.value,
+            "message": self.message,
+            "iterations": self.iterations,
+            "n_accepted": self.n_accepted,
+            "cost": self.cost,
+            "data_cost": self.data_cost,
+            "grad_norm": self.grad_norm,
+            "sigma2": self.sigma2,
+            "n_residuals": self.n_residuals,
+            "n_params": self.n_params,
+            "wall_s": self.wall_s,
+            "compile_s": self.compile_s,
+        }
+
+
+def _as_flat_params(params0: PyTree) -> tuple[np.ndarray, Callable[[Any], PyTree]]:
+    leaves = jax.tree_util.tree_leaves(params0)
+    if not leaves:
+        raise ParameterError("params0 has no array leaves", where="least_squares: params0")
+    params0 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype=float), params0)
+    flat, unravel = ravel_pytree(params0)
+    return np.asarray(flat, dtype=float), unravel
+
+
+def _flat_like(
+    value: Any, params0: PyTree, unravel: Callable[[Any], PyTree], name: str, n: int
+) -> np.ndarray:
+    """Broadcast a scalar or a pytree (leaves broadcastable to params0's) to a flat vector."""
+    if value is None:
+        return np.zeros(n)
+    if np.ndim(value) == 0 and not isinstance(value, dict | list | tuple):
+        return np.full(n, float(value))
+    try:
+        tree = jax.tree_util.tree_map(
+            lambda v, p: jnp.broadcast_to(jnp.asarray(v, dtype=float), jnp.shape(p)),
+            value,
+            params0,
+        )
+    except (ValueError, TypeError) as exc:
+        raise ParameterError(
+            f"{name} does not match the structure of params0 ({exc})",
+            where=f"least_squares: {name}",
+            fix="pass a scalar or a pytree with the same structure as params0",
+        ) from None
+    flat, _ = ravel_pytree(tree)
+    return np.asarray(flat, dtype=float)
+
+
+def least_squares(
+    residual_fn: Callable[[PyTree, Any], PyTree],
+    params0: PyTree,
+    args: Any = None,
+    *,
+    method: Literal["lm"] = "lm",
+    regularization: float | PyTree = 0.0,
+    prior_mean: PyTree | None = None,
+    scale: float | PyTree | None = None,
+    max_steps: int = 100,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    jac: Literal["fwd", "rev"] = "fwd",
+    damping0: float = 1e-3,
+    throw: bool = False,
+    callback: Callable[[IterationInfo], None] | None = None,
+) -> LeastSquaresResult:
+    """Minimise ``1/2 ||r(p)||^2 + 1/2 sum w (p - m)^2`` by Levenberg–Marquardt.
+
+    Parameters
+    ----------
+    residual_fn
+        ``residual_fn(params, args) -> residuals``: a pure JAX function; ``residuals`` is
+        any pytree of arrays (flattened and concatenated). It is jit-compiled here.
+    params0
+        Initial parameter pytree (e.g. ``{"mu": a0, "D": b0}``).
+    args
+        Extra data passed to ``residual_fn`` (arrays are traced, other leaves are
+        static).
+    method
+        Only ``"lm"`` (Levenberg–Marquardt) for now.
+    regularization
+        L2 (Tikhonov) weights ``w >= 0``: a scalar for all parameters or a pytree like
+        ``params0`` (leaves broadcastable). Adds ``1/2 sum w (p - m)^2`` to the cost;
+        equivalently a Gaussian prior ``p ~ N(m, sigma^2 / w)``.
+    prior_mean
+        ``m``, a pytree like ``params0``; default zero.
+    scale
+        Typical magnitude of each parameter (scalar or pytree); the solver works in
+        ``z = p / scale``, which sets the step-size criterion ``||dz||`` and the
+        gradient norm. Default 1. (The damping itself is scale-invariant.)
+    max_steps
+        Maximum number of LM steps attempted.
+    rtol
+        Relative tolerance on the cost reduction of an accepted step and on the step
+        size.
+    atol
+        Absolute tolerance on the infinity norm of the scaled gradient.
+    jac
+        ``"fwd"`` (forward mode, ``jax.jacfwd``: cheap when parameters are few and
+        residuals many, the usual case) or ``"rev"`` (``jax.jacrev``).
+    damping0
+        Initial relative damping ``lambda_0`` (Nielsen's ``tau``).
+    throw
+        Raise :class:`operando.errors.ConvergenceError` unless the solve converged.
+    callback
+        Called with an :class:`IterationInfo` after every attempted step (for progress
+        display; the engine itself never prints).
+
+    Returns
+    -------
+    LeastSquaresResult
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> t = jnp.linspace(0.0, 1.0, 20)
+    >>> y = 2.0 * jnp.exp(-3.0 * t)
+    >>> res = least_squares(lambda p, a: p["A"] * jnp.exp(-p["k"] * t) - y, {"A": 1.0, "k": 1.0})
+    >>> res.status.value, round(float(res.params["k"]), 6)
+    ('converged', 3.0)
+    """
+    t_start = time.perf_counter()
+    if method != "lm":
+        raise ParameterError(f"unknown method {method!r}", where="least_squares", fix="use 'lm'")
+    if jac not in ("fwd", "rev"):
+        raise ParameterError(f"jac is {jac!r}", where="least_squares", fix="use 'fwd' or 'rev'")
+    if int(max_steps) < 1:
+        raise ParameterError(f"max_steps is {max_steps}", where="least_squares", fix="pass >= 1")
+
+    x0, unravel = _as_flat_params(params0)
+    n = x0.size
+    p0_tree = unravel(jnp.asarray(x0))
+    w = _flat_like(regularization, p0_tree, unravel, "regularization", n)
+    if np.any(w < 0) or not np.all(np.isfinite(w)):
+        raise ParameterError(
+            "regularization weights must be finite and >= 0", where="least_squares"
+        )
+    m_prior = _flat_like(prior_mean, p0_tree, unravel, "prior_mean", n)
+    s = _flat_like(1.0 if scale is None else scale, p0_tree, unravel, "scale", n)
+    if np.any(s <= 0) or not np.all(np.isfinite(s)):
+        raise ParameterError("scale must be finite and > 0", where="least_squares")
+    sqrt_w = np.sqrt(w)
+
+    dyn_args, static_args = eqx.partition(args, eqx.is_array)
+    z = x0 / s
+    t_c = time.perf_counter()
+    res_c, jac_c = _compiled(
+        residual_fn, unravel, jac, jnp.asarray(z), jnp.asarray(s), dyn_args, static_args
+    )
+    compile_s = time.perf_counter() - t_c
+    s_j = jnp.asarray(s)
+
+    def out_struct(r: np.ndarray) -> PyTree:
+        shape_tree = jax.eval_shape(
+            lambda zz: residual_fn(unravel(zz * jnp.asarray(s)), args), jnp.asarray(z)
+        )
+        leaves, treedef = jax.tree_util.tree_flatten(shape_tree)
+        parts, i = [], 0
+        for leaf in leaves:
+            k = int(np.prod(leaf.shape))
+            parts.append(jnp.asarray(r[i : i + k]).reshape(leaf.shape))
+            i += k
+        return jax.tree_util.tree_unflatten(treedef, parts)
+
+    def aug(r: np.ndarray, J: np.ndarray | None, zz: np.ndarray):
+        reg_r = sqrt_w * (zz * s - m_prior)
+        R = np.concatenate([r, reg_r])
+        if J is None:
+            return R, None
+        JR = np.concatenate([J, np.diag(sqrt_w * s)], axis=0)
+        return R, JR
+
+    def evaluate_jac(zz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r, J = jac_c(jnp.asarray(zz), s_j, dyn_args)
+        return np.asarray(r, dtype=float), np.asarray(J, dtype=float)
+
+    def evaluate_res(zz: np.ndarray) -> np.ndarray:
+        return np.asarray(res_c(jnp.asarray(zz), s_j, dyn_args), dtype=float)
+
+    def finish(
+        status: Status,
+        message: str,
+        zz: np.ndarray,
+        r: np.ndarray,
+        J: np.ndarray | None,
+        history: list[float],
+        it: int,
+        n_acc: int,
+        gnorm: float,
+    ) -> LeastSquaresResult:
+        m_res = r.size
+        Rv, JR = aug(r, J, zz)
+        data_cost = 0.5 * float(r @ r)
+        cost = 0.5 * float(Rv @ Rv)
+        sigma2 = float(r @ r) / max(m_res - n, 1)
+        cov = np.full((n, n), np.nan)
+        if JR is not None and np.all(np.isfinite(JR)):
+            # (J^T J + W)^+ in z-space via the SVD of the augmented Jacobian.
+            _, sv, vt = np.linalg.svd(JR, full_matrices=False)
+            cutoff = np.finfo(float).eps * max(JR.shape) * (sv[0] if sv.size else 0.0)
+            inv = np.where(sv > cutoff, 1.0 / np.where(sv > cutoff, sv, 1.0) ** 2, 0.0)
+            cov_z = (vt.T * inv) @ vt
+            cov = sigma2 * (s[:, None] * cov_z * s[None, :])
+        result = LeastSquaresResult(
+            params=unravel(jnp.asarray(zz * s)),
+            status=status,
+            message=message,
+            iterations=it,
+            n_accepted=n_acc,
+            cost=cost,
+            data_cost=data_cost,
+            cost_history=np.asarray(history, dtype=float),
+            grad_norm=gnorm,
+            covariance=cov,
+            sigma2=sigma2,
+            n_residuals=m_res,
+            n_params=n,
+            residuals=out_struct(r),
+            wall_s=time.perf_counter() - t_start,
+            compile_s=compile_s,
+            unravel=unravel,
+        )
+        if throw and status is not Status.CONVERGED:
+            raise ConvergenceError(
+                f"least squares {status.value}: {message}",
+                where="least_squares",
+                fix="increase max_steps, add regularization, or improve the initial guess",
+            )
+        return result
+
+    r, J = evaluate_jac(z)
+    if not np.all(np.isfinite(r)):
+        return finish(
+            Status.FAILED,
+            f"the residual is not finite at the initial parameters "
+            f"({int(np.sum(~np.isfinite(r)))} of {r.size} entries)",
+            z,
+            r,
+            None,
+            [],
+            0,
+            0,
+            float("nan"),
+        )
+    if not np.all(np.isfinite(J)):
+        return finish(
+            Status.FAILED,
+            "the Jacobian is not finite at the initial parameters",
+            z,
+            r,
+            None,
+            [],
+            0,
+            0,
+            float("nan"),
+        )
+
+    R, JR = aug(r, J, z)
+    F = 0.5 * float(R @ R)
+    history = [F]
+    diag2 = np.maximum(np.sum(JR * JR, axis=0), 0.0)
+    lam, nu = float(damping0), 2.0
+    n_acc = 0
+    it = 0
+    status, message = Status.MAX_STEPS, f"reached max_steps={max_steps}"
+    while True:
+        g = JR.T @ R
+        gnorm = float(np.max(np.abs(g)))
+        if gnorm <= atol:
+            status, message = Status.CONVERGED, f"gradient norm {gnorm:.3g} <= atol={atol:g}"
+            break
+        if F == 0.0:
+            status, message = Status.CONVERGED, "zero residual"
+            break
+        if it >= max_steps:
+            break
+        Q, Rq = np.linalg.qr(JR, mode="reduced")
+        qtr = Q.T @ R
+        dscale = np.sqrt(np.where(diag2 > 0, diag2, 1.0))
+        A = np.concatenate([Rq, np.sqrt(lam) * np.diag(dscale)], axis=0)
+        b = np.concatenate([-qtr, np.zeros(n)])
+        d, *_ = np.linalg.lstsq(A, b, rcond=None)
+        it += 1
+        z_new = z + d
+        Rd = Rq @ d
+        pred = -float(qtr @ Rd) - 0.5 * float(Rd @ Rd)  # F - L(d) >= 0
+        r_new = evaluate_res(z_new)
+        finite = bool(np.all(np.isfinite(r_new)))
+        if finite:
+            R_new, _ = aug(r_new, None, z_new)
+            F_new = 0.5 * float(R_new @ R_new)
+            actual = F - F_new
+            rho = actual / pred if pred > 0 else (np.inf if actual > 0 else -np.inf)
+        else:
+            F_new, actual, rho = float("nan"), float("nan"), -np.inf
+        accepted = finite and rho > 0 and np.isfinite(F_new)
+        if accepted:
+            step_norm = float(np.linalg.norm(d))
+            z_norm = float(np.linalg.norm(z))
+            F_old = F
+            r_try, J_try = evaluate_jac(z_new)
+            if not np.all(np.isfinite(J_try)):
+                accepted = False
+            else:
+                z, r, J = z_new, r_try, J_try
+                R, JR = aug(r, J, z)
+                F = 0.5 * float(R @ R)
+                history.append(F)
+                n_acc += 1
+                diag2 = np.maximum(diag2, np.sum(JR * JR, axis=0))
+                lam *= max(1.0 / 3.0, 1.0 - (2.0 * min(rho, 1.0) - 1.0) ** 3)
+                nu = 2.0
+                if callback is not None:
+                    callback(
+                        IterationInfo(
+                            it,
+                            F,
+                            True,
+                            lam,
+                            gnorm,
+                            time.perf_counter() - t_start,
+                            unravel(jnp.asarray(z * s)),
+                        )
+                    )
+                if abs(actual) <= rtol * F_old and pred <= rtol * F_old:
+                    status = Status.CONVERGED
+                    message = f"relative cost reduction {actual / F_old:.3g} <= rtol={rtol:g}"
+                    break
+                if step_norm <= rtol * (z_norm + rtol):
+                    status = Status.CONVERGED
+                    message = f"relative step {step_norm / max(z_norm, 1e-300):.3g} <= rtol"
+                    break
+                continue
+        lam *= nu
+        nu *= 2.0
+        if callback is not None:
+            callback(
+                IterationInfo(
+                    it,
+                    F,
+                    False,
+                    lam,
+                    gnorm,
+                    time.perf_counter() - t_start,
+                    unravel(jnp.asarray(z * s)),
+                )
+            )
+        if lam > 1e16:
+            status = Status.FAILED
+            message = f"no step reduces the cost (damping reached {lam:.3g}); the last trial " + (
+                "was not finite" if not finite else f"changed the cost by {-actual:.3g}"
+            )
+            break
+    gnorm = float(np.max(np.abs(JR.T @ R)))
+    return finish(status, message, z, r, J, history, it, n_acc, gnorm)
+
+
+#: Compiled (residual, residual-and-Jacobian) pairs, keyed by everything that determines
+#: the trace: the residual function, Jacobian mode, parameter structure and the shapes and
+#: dtypes of the array arguments, and the static (non-array) arguments. Repeated fits of
+#: the same problem (benchmarks over noise levels and realisations) then compile once.
+_CACHE: dict[Any, tuple[Any, Any]] = {}
+_CACHE_SIZE = 32
+
+
+def _aval_key(tree: Any) -> Any:
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return treedef, tuple((tuple(x.shape), str(x.dtype)) for x in leaves)
+
+
+def _compiled(
+    residual_fn: Callable[[PyTree, Any], PyTree],
+    unravel: Callable[[Any], PyTree],
+    jac: str,
+    z: jax.Array,
+    s: jax.Array,
+    dyn_args: Any,
+    static_args: Any,
+) -> tuple[Any, Any]:
+    params_struct = jax.eval_shape(unravel, z)
+    try:
+        key = (
+            residual_fn,
+            jac,
+            _aval_key(params_struct),
+            _aval_key(z),
+            _aval_key(dyn_args),
+            static_args,
+        )
+        hash(key)
+    except TypeError:  # unhashable static arguments: compile without caching
+        key = None
+    if key is not None and key in _CACHE:
+        return _CACHE[key]
+
+    def flat_residual(z: jax.Array, s: jax.Array, dyn: Any) -> jax.Array:
+        p = unravel(z * s)
+        out = residual_fn(p, eqx.combine(dyn, static_args))
+        leaves = jax.tree_util.tree_leaves(out)
+        return jnp.concatenate([jnp.ravel(jnp.asarray(x)) for x in leaves])
+
+    def with_aux(z: jax.Array, s: jax.Array, dyn: Any) -> tuple[jax.Array, jax.Array]:
+        r = flat_residual(z, s, dyn)
+        return r, r
+
+    jac_fn = (jax.jacfwd if jac == "fwd" else jax.jacrev)(with_aux, has_aux=True)
+
+    def res_and_jac(z: jax.Array, s: jax.Array, dyn: Any) -> tuple[jax.Array, jax.Array]:
+        J, r = jac_fn(z, s, dyn)
+        return r, J
+
+    pair = (
+        jax.jit(flat_residual).lower(z, s, dyn_args).compile(),
+        jax.jit(res_and_jac).lower(z, s, dyn_args).compile(),
+    )
+    if key is not None:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = pair
+    return pair
+
+
+def propagate_covariance(
+    fn: Callable[[PyTree], jax.Array], params: PyTree, covariance: Any
+) -> np.ndarray:
+    """Linearised (delta-method) variance of ``fn(params)``: ``diag(G C G^T)``.
+
+    Parameters
+    ----------
+    fn
+        Function of the parameter pytree returning an array ``(k,)`` (e.g. a learned
+        law on a c-grid).
+    params
+        Parameter pytree at which to linearise (the optimum).
+    covariance
+        ``(n, n)`` covariance of the flattened parameters (:attr:`LeastSquaresResult.covariance`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Variance of each output, shape ``(k,)``.
+    """
+    flat, unravel = ravel_pytree(params)
+    G = jax.jacfwd(lambda z: jnp.ravel(fn(unravel(z))))(flat)
+    G = np.asarray(G, dtype=float)
+    C = np.asarray(covariance, dtype=float)
+    return np.einsum("ij,jk,ik->i", G, C, G)
