@@ -50,18 +50,28 @@ from ..data import get_truth, validate_dataset
 from ..errors import DataError, ParameterError
 from ..physics._bases import LegendreChemicalPotential, LegendreLogDiffusivity, legendre
 from ..physics._kinetics import mask_graph, reaction_allen_cahn
-from ._least_squares import LeastSquaresResult, Status, least_squares, propagate_covariance
+from ._least_squares import (
+    LeastSquaresResult,
+    Status,
+    block_least_squares,
+    propagate_covariance,
+)
 
 __all__ = [
+    "MODEL_OPTIONS",
     "KineticsFit",
     "KineticsProblem",
     "binodal_constraint",
     "karhunen_loeve",
     "kinetics_errors",
+    "kinetics_rmse",
     "kinetics_setup",
     "learn_kinetics",
     "pixel_correlation",
+    "predict_kinetics",
     "prepare_kinetics",
+    "subset_half_cycles",
+    "subset_particles",
 ]
 
 HOUR = 3600.0
@@ -136,6 +146,8 @@ def karhunen_loeve(
     w, v = np.linalg.eigh(cov)
     order = np.argsort(w)[::-1][:n_modes]
     w, v = np.clip(w[order], 0.0, None), v[:, order]
+    # Deterministic signs (eigenvectors are defined up to sign): the largest entry > 0.
+    v = v * np.where(v[np.argmax(np.abs(v), axis=0), np.arange(v.shape[1])] < 0, -1.0, 1.0)
     modes = np.zeros((n_modes, *mask.shape))
     modes[:, pts[:, 0], pts[:, 1]] = (v * np.sqrt(w)).T
     return modes, w
@@ -160,6 +172,7 @@ class KineticsProblem:
     interior: np.ndarray  # (P, y, x) bool
     particle_of: np.ndarray  # (H,) int
     frames: np.ndarray  # (H, F, y, x) data, 0 outside masks/padding, clipped
+    targets: np.ndarray  # (H, F, y, x) data, 0 outside masks/padding, not clipped
     valid: np.ndarray  # (H, F) bool
     times_h: np.ndarray  # (H, F) hours since first frame (NaN padding)
     dts: np.ndarray  # (H, F-1) hours, 0 in padding
@@ -281,6 +294,7 @@ def prepare_kinetics(
         cbar = frames[h, :nv][:, interior[pidx[h]]].mean(axis=1)
         rates[h, : nv - 1] = np.diff(cbar) / dts[h, : nv - 1]
     frames = np.where(np.isfinite(frames), frames, 0.0)
+    targets = np.where(masks[pidx][:, None], frames, 0.0)
     frames = np.where(masks[pidx][:, None], np.clip(frames, *clip), 0.0)
     weights = (interior[pidx][:, None] & valid[:, :, None, None]).astype(float)
     weights[:, 0] = 0.0
@@ -289,6 +303,7 @@ def prepare_kinetics(
         interior=interior,
         particle_of=pidx,
         frames=frames,
+        targets=targets,
         valid=valid,
         times_h=times_h,
         dts=dts,
@@ -312,11 +327,13 @@ def split_intervals(prob: KineticsProblem) -> KineticsProblem:
     hh = np.array([h for h, _ in rows])
     jj = np.array([j for _, j in rows])
     frames = np.stack([prob.frames[hh, jj], prob.frames[hh, jj + 1]], axis=1)
+    targets = np.stack([prob.targets[hh, jj], prob.targets[hh, jj + 1]], axis=1)
     times = np.stack([np.zeros(len(rows)), prob.dts[hh, jj]], axis=1)
     weights = np.stack([np.zeros_like(prob.weights[hh, jj]), prob.weights[hh, jj + 1]], axis=1)
     return KineticsProblem(
         masks=prob.masks, interior=prob.interior, particle_of=prob.particle_of[hh],
-        frames=frames, valid=np.ones((len(rows), 2), dtype=bool), times_h=times,
+        frames=frames, targets=targets, valid=np.ones((len(rows), 2), dtype=bool),
+        times_h=times,
         dts=prob.dts[hh, jj][:, None], rates=prob.rates[hh, jj][:, None], weights=weights,
         pixel_size=prob.pixel_size, pixel_unit=prob.pixel_unit,
     )  # fmt: skip
@@ -338,6 +355,15 @@ class _Model:
     n_sub: int
     alpha: float
     strain: Callable[[jax.Array, jax.Array], jax.Array] | None
+    subgrid: int = 1
+
+    @property
+    def n_j0(self) -> int:
+        return self.j0_law.degree + 1
+
+    def split(self, g: jax.Array) -> dict[str, jax.Array]:
+        """Shared vector ``g = [j0, mu]`` (the order of ``ravel_pytree``) as a dict."""
+        return {"j0": g[: self.n_j0], "mu": g[self.n_j0 :]}
 
     def mu_coefficients(self, q: jax.Array) -> jax.Array:
         return jnp.asarray(self.a_delta) + jnp.asarray(self.null) @ q
@@ -348,28 +374,72 @@ class _Model:
     def log_j0(self, c: jax.Array, params: Any) -> jax.Array:
         return self.j0_law.log(c, params["j0"])
 
+    def psi(self, Z: jax.Array, modes: jax.Array, interior: jax.Array) -> jax.Array:
+        """Uncentred ``ln k`` on the pixel lists, ``Z (..., m+1)``, ``modes (..., m, n)``."""
+        psi = self.sigma_psi0 * Z[..., :1] + jnp.einsum("...m,...mn->...n", Z[..., 1:], modes)
+        return psi * interior
+
+    def psi_mean(self, Z: jax.Array, modes: jax.Array, interior: jax.Array) -> jax.Array:
+        """Area-weighted mean of ``psi`` over the interiors of all particles."""
+        return jnp.sum(self.psi(Z, modes, interior)) / jnp.sum(interior)
+
     def log_k(self, Z: jax.Array, modes: jax.Array, interior: jax.Array) -> jax.Array:
-        """``ln k`` on the pixel lists ``(P, n)``, zero area-weighted mean over interiors."""
-        psi = self.sigma_psi0 * Z[:, :1] + jnp.einsum("pm,pmn->pn", Z[:, 1:], modes)
-        mean = jnp.sum(psi * interior) / jnp.sum(interior)
-        return (psi - mean) * interior
+        """``ln k`` on the pixel lists ``(P, n)`` in the gauge of zero area-weighted mean."""
+        psi = self.psi(Z, modes, interior)
+        return (psi - jnp.sum(psi) / jnp.sum(interior)) * interior
 
-    def predict(self, params: Any, arrays: dict[str, jax.Array]) -> jax.Array:
-        """Model frames on the pixel lists, ``(H, F, n)``."""
-        log_k = self.log_k(params["Z"], arrays["modes"], arrays["interior"])
+    def log_j0_gauged(self, c: jax.Array, params: Any, arrays: dict[str, Any]) -> jax.Array:
+        """``ln j0`` in the gauge of zero mean ``ln k`` (invariant under the k-j0 scale)."""
+        return self.log_j0(c, params) + self.psi_mean(
+            params["Z"], arrays["modes"], arrays["interior"]
+        )
 
-        def one(frames, dts, rates, lk, nb, ev, ok):
-            return reaction_allen_cahn(
-                frames[0], dts, rates, lk, nb, ev, params,
-                mu_h=self.mu_h, log_j0=self.log_j0, kappa=self.kappa, n_sub=self.n_sub,
-                boundary=frames, valid=ok, alpha=self.alpha, strain=self.strain,
-            )  # fmt: skip
+    def block(self, g: jax.Array, z: jax.Array, b: dict[str, jax.Array]) -> jax.Array:
+        """Model of one half-cycle (or segment) on its coarse pixel list, ``(F, n)``.
 
-        p = arrays["particle_of"]
-        return jax.vmap(one)(
-            arrays["frames"], arrays["dts"], arrays["rates"], log_k[p],
-            arrays["neighbours"][p], arrays["interior"][p], arrays["valid"][p],
+        Depends only on the shared ``g`` and the particle's own ``z``: ``ln k`` is not
+        centred here (the k–j0 scale is pinned by the prior on ``Z`` and removed after
+        the fit by :meth:`gauge`), so the Jacobian is block-structured.
+        """
+        params = self.split(g)
+        psi = self.psi(z, b["modes"], b["interior"])
+        par = b["parent"]
+        frames_f = b["frames"][:, par]
+        pred_f = reaction_allen_cahn(
+            frames_f[0], b["dts"], b["rates"], psi[par], b["neighbours"], b["evolve"],
+            params, mu_h=self.mu_h, log_j0=self.log_j0, kappa=self.kappa * self.subgrid**2,
+            n_sub=self.n_sub, boundary=frames_f, valid=b["valid_f"], alpha=self.alpha,
+            strain=self.strain,
         )  # fmt: skip
+        if self.subgrid == 1:
+            return pred_f
+        n_c = b["frames"].shape[-1]
+        summed = jax.ops.segment_sum((pred_f * b["valid_f"]).T, par, num_segments=n_c).T
+        return summed / jnp.maximum(b["count"], 1.0)
+
+    def block_residual(self, g: jax.Array, z: jax.Array, b: dict[str, jax.Array]) -> jax.Array:
+        """Weighted residual of one block, flattened (0 where no residual is taken)."""
+        return ((self.block(g, z, b) - b["targets"]) * b["weights"]).ravel()
+
+    def predict(self, params: Any, blocks: dict[str, jax.Array], owner: Any) -> jax.Array:
+        """Model frames of every block on the coarse pixel lists, ``(B, F, n)``."""
+        g = jnp.concatenate([jnp.asarray(params["j0"]), jnp.asarray(params["mu"])])
+        Z = jnp.asarray(params["Z"])[jnp.asarray(owner)]
+        return jax.vmap(lambda z, b: self.block(g, z, b))(Z, blocks)
+
+    def gauge(self, params: Any, arrays: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Exact reparametrisation to zero mean ``ln k`` (``Z_0 -= m/sigma_psi0``, ``b_0 += m``).
+
+        ``k`` and ``j0`` enter the model only as the product ``k j0``, so this leaves
+        every prediction unchanged.
+        """
+        out = {k: np.array(v, dtype=float) for k, v in params.items()}
+        if self.sigma_psi0 <= 0:
+            return out
+        m = float(self.psi_mean(jnp.asarray(out["Z"]), arrays["modes"], arrays["interior"]))
+        out["Z"][:, 0] -= m / self.sigma_psi0
+        out["j0"][0] += m
+        return out
 
 
 # ---------------------------------------------------------------------------- metrics
@@ -550,6 +620,66 @@ class KineticsFit:
         return ds
 
 
+def _smooth_first_frames(
+    prob: KineticsProblem, sigma: float, clip: tuple[float, float]
+) -> KineticsProblem:
+    """Replace the interior of every block's first frame by a mask-normalised Gaussian blur.
+
+    The blurred interior is shifted to keep the measured interior mean, then clipped; edge
+    (Dirichlet) pixels and all later frames are unchanged. For noisy data whose initial
+    frames are nearly uniform (the start of a half-cycle), this removes the pixel noise
+    that would otherwise seed the model's phase separation differently from the truth.
+    """
+    frames = prob.frames.copy()
+    for h, p in enumerate(prob.particle_of):
+        m, inner = prob.masks[p], prob.interior[p]
+        f0 = np.where(m, prob.targets[h, 0], 0.0)
+        num = ndimage.gaussian_filter(f0, sigma, mode="constant")
+        den = ndimage.gaussian_filter(m.astype(float), sigma, mode="constant")
+        sm = num / np.where(den > 0, den, 1.0)
+        sm += f0[inner].mean() - sm[inner].mean()
+        frames[h, 0] = np.where(inner, np.clip(sm, *clip), frames[h, 0])
+    return KineticsProblem(**{**prob.__dict__, "frames": frames})
+
+
+def _fine_graphs(
+    masks: np.ndarray, interior: np.ndarray, n_c: int, subgrid: int
+) -> dict[str, np.ndarray]:
+    """Pixel lists of the coarse (data) grid and of the solver grid (``subgrid`` x finer).
+
+    The solver grid splits every mask pixel into ``subgrid**2`` sub-pixels; sub-pixels of
+    interior pixels evolve, those of edge pixels carry the measured (Dirichlet) values.
+    ``parent`` maps each sub-pixel to its pixel's entry in the coarse list.
+    """
+    s = int(subgrid)
+    n_p = masks.shape[0]
+    graphs = [mask_graph(m, n_c) for m in masks]
+    pix = np.stack([gr[0] for gr in graphs])
+    ok = np.stack([gr[2] for gr in graphs])
+    one = np.ones((s, s), dtype=bool)
+    fine = [np.kron(m, one).astype(bool) for m in masks]
+    n_f = int(max(f.sum() for f in fine))
+    parent = np.zeros((n_p, n_f), dtype=int)
+    neighbours = np.zeros((n_p, n_f, 4), dtype=int)
+    evolve = np.zeros((n_p, n_f))
+    valid_f = np.zeros((n_p, n_f))
+    for i in range(n_p):
+        pf, nb, okf = mask_graph(fine[i], n_f)
+        lookup = -np.ones(masks.shape[1:], dtype=int)
+        n_i = int(ok[i].sum())
+        lookup[pix[i, :n_i, 0], pix[i, :n_i, 1]] = np.arange(n_i)
+        par = lookup[pf[:, 0] // s, pf[:, 1] // s]
+        parent[i] = np.where(okf, par, 0)
+        neighbours[i] = nb
+        valid_f[i] = okf
+        evolve[i] = okf & interior[i][pf[:, 0] // s, pf[:, 1] // s]
+    count = ok * float(s * s)
+    return {
+        "pix": pix, "ok": ok, "parent": parent, "neighbours": neighbours,
+        "evolve": evolve, "valid_f": valid_f, "count": count,
+    }  # fmt: skip
+
+
 def kinetics_setup(
     data: xr.Dataset,
     *,
@@ -568,14 +698,19 @@ def kinetics_setup(
     alpha: float = 0.5,
     strain: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     clip: tuple[float, float] = (0.005, 0.995),
-    params0: dict[str, Any] | None = None,
+    subgrid: int = 1,
+    smooth_initial: float = 0.0,
+    params0: Any = None,
     shooting: str = "single",
 ) -> SimpleNamespace:
-    """Validate the inputs and build the residual of :func:`learn_kinetics` (same options).
+    """Validate the inputs and build the block residual of :func:`learn_kinetics` (same options).
 
-    Returns a namespace with, among others, ``residual(params, arrays)`` (the JAX residual
-    vector the optimiser sees), ``params0``, ``arrays``, ``model``, ``prob`` and ``reg``;
-    useful for derivative checks and custom optimisers.
+    Returns a namespace with, among others, ``model`` (``model.block_residual(g, z, b)``
+    is the residual of one block, ``g = [j0, mu]``), ``blocks`` (per-block arrays),
+    ``owner`` (particle of every block), ``residual(params)`` (all blocks, flattened;
+    zeros where no residual is taken), ``params0``/``p0``, ``arrays`` (per-particle KL
+    modes and interiors), ``prob`` and ``n_residuals``; useful for derivative checks and
+    custom optimisers.
     """
     require_x64("operando.learn_kinetics")
     prob = prepare_kinetics(data, clip=clip)
@@ -591,6 +726,14 @@ def kinetics_setup(
         raise ParameterError("rho1 and rho2 must be >= 0", where="learn_kinetics")
     if int(max_iter) < 1:
         raise ParameterError(f"max_iter is {max_iter}", where="learn_kinetics", fix="pass >= 1")
+    if int(subgrid) < 1:
+        raise ParameterError(f"subgrid is {subgrid}", where="learn_kinetics", fix="pass >= 1")
+    if not smooth_initial >= 0:
+        raise ParameterError(
+            f"smooth_initial is {smooth_initial}", where="learn_kinetics", fix="pass >= 0"
+        )
+    if smooth_initial > 0:
+        prob = _smooth_first_frames(prob, float(smooth_initial), clip)
     if not (dt_max > 0 and corr_length > 0 and sigma_psi >= 0 and sigma_psi0 >= 0):
         raise ParameterError(
             "dt_max and corr_length must be > 0, sigma_psi and sigma_psi0 >= 0",
@@ -618,38 +761,44 @@ def kinetics_setup(
         n_sub=n_sub,
         alpha=float(alpha),
         strain=strain,
+        subgrid=int(subgrid),
     )
     n_p = prob.masks.shape[0]
     n_pix = int(prob.masks.reshape(n_p, -1).sum(1).max())
-    graphs = [mask_graph(m, n_pix) for m in prob.masks]
-    pix = np.stack([g[0] for g in graphs])
-    ok = np.stack([g[2] for g in graphs])
+    G = _fine_graphs(prob.masks, prob.interior, n_pix, int(subgrid))
+    pix, ok = G["pix"], G["ok"]
     pr = np.arange(n_p)[:, None]
     interior_l = prob.interior[pr, pix[..., 0], pix[..., 1]] & ok
     modes = np.zeros((n_p, n_kl, n_pix))
     for i, m in enumerate(prob.interior):
         md, _ = karhunen_loeve(m, n_kl, corr_length, sigma_psi)
         modes[i, : md.shape[0]] = md[:, pix[i, :, 0], pix[i, :, 1]] * ok[i]
-    hp = pix[prob.particle_of]
-    hr = np.arange(len(prob.particle_of))[:, None, None]
+    owner = np.asarray(prob.particle_of, dtype=int)
+    hp = pix[owner]
+    hr = np.arange(len(owner))[:, None, None]
     fr = np.arange(prob.frames.shape[1])[None, :, None]
     frames_l = prob.frames[hr, fr, hp[:, None, :, 0], hp[:, None, :, 1]]
-    weights_l = (
-        prob.weights[hr, fr, hp[:, None, :, 0], hp[:, None, :, 1]] * ok[prob.particle_of][:, None]
-    )
+    targets_l = prob.targets[hr, fr, hp[:, None, :, 0], hp[:, None, :, 1]]
+    weights_l = prob.weights[hr, fr, hp[:, None, :, 0], hp[:, None, :, 1]] * ok[owner][:, None]
     arrays = {
+        "modes": jnp.asarray(modes),
+        "interior": jnp.asarray(interior_l.astype(float)),
+    }
+    blocks = {
         "frames": jnp.asarray(frames_l),
+        "targets": jnp.asarray(targets_l),
+        "weights": jnp.asarray(weights_l),
         "dts": jnp.asarray(prob.dts),
         "rates": jnp.asarray(prob.rates),
-        "neighbours": jnp.asarray(np.stack([g[1] for g in graphs])),
-        "valid": jnp.asarray(ok.astype(float)),
-        "interior": jnp.asarray(interior_l.astype(float)),
-        "modes": jnp.asarray(modes),
-        "particle_of": jnp.asarray(prob.particle_of),
+        "modes": jnp.asarray(modes[owner]),
+        "interior": jnp.asarray(interior_l[owner].astype(float)),
+        "parent": jnp.asarray(G["parent"][owner]),
+        "neighbours": jnp.asarray(G["neighbours"][owner]),
+        "evolve": jnp.asarray(G["evolve"][owner]),
+        "valid_f": jnp.asarray(G["valid_f"][owner]),
+        "count": jnp.asarray(G["count"][owner]),
     }
-    sel = np.flatnonzero(weights_l.ravel() > 0)
-    sel_j = jnp.asarray(sel)
-    target = jnp.asarray(frames_l.ravel()[sel])
+    n_residuals = int(np.sum(weights_l > 0))
 
     def to_box(lists: np.ndarray, pixels: np.ndarray) -> np.ndarray:
         """Scatter ``(..., n)`` list values onto the box (NaN elsewhere)."""
@@ -657,9 +806,17 @@ def kinetics_setup(
         out[..., pixels[:, 0], pixels[:, 1]] = lists
         return out
 
-    def residual(params: Any, arrs: dict[str, jax.Array]) -> jax.Array:
-        return model.predict(params, arrs).ravel()[sel_j] - target
+    def lists_to_box(pred_l: np.ndarray) -> np.ndarray:
+        """``(B, F, n)`` block lists onto ``(B, F, y, x)`` (NaN off the masks)."""
+        return np.stack([to_box(pred_l[h][:, ok[p]], pix[p][ok[p]]) for h, p in enumerate(owner)])
 
+    def residual(params: Any) -> jax.Array:
+        g = jnp.concatenate([jnp.asarray(params["j0"]), jnp.asarray(params["mu"])])
+        Z = jnp.asarray(params["Z"])[jnp.asarray(owner)]
+        return jax.vmap(lambda z, b: model.block_residual(g, z, b))(Z, blocks).ravel()
+
+    if params0 is not None and hasattr(params0, "params"):
+        params0 = params0.params  # a KineticsFit: warm start from its optimum
     if params0 is None:
         # mu_h: the regular solution whose binodal is delta (satisfies the constraint
         # exactly); j0: constant, the median |d cbar/dt| (overpotentials of order 1 kT).
@@ -673,20 +830,79 @@ def kinetics_setup(
             "j0": b0,
             "Z": np.zeros((n_p, n_kl + 1)),
         }
-    p0 = {k: jnp.asarray(params0[k], dtype=float) for k in ("mu", "j0", "Z")}
+    missing = {"mu", "j0", "Z"} - set(params0)
+    if missing:
+        raise ParameterError(
+            f"params0 lacks {sorted(missing)}", where="learn_kinetics: params0",
+            fix="pass a previous fit's params ({'mu', 'j0', 'Z'})",
+        )  # fmt: skip
+    p0 = {k: np.array(params0[k], dtype=float) for k in ("mu", "j0", "Z")}
     expect = {"mu": (null.shape[1],), "j0": (int(degree_j0) + 1,), "Z": (n_p, n_kl + 1)}
     for k, shp in expect.items():
         if p0[k].shape != shp:
             raise ParameterError(
-                f"params0[{k!r}] has shape {p0[k].shape}; expected {shp}",
+                f"params0[{k!r}] has shape {p0[k].shape}; expected {shp} (degree_mu - 2, "
+                "degree_j0 + 1, (particles, n_kl + 1))",
                 where="learn_kinetics: params0",
+                fix="pass the options the parameters were fitted with",
             )
-    reg = {
-        "mu": jnp.full(expect["mu"], float(rho1)),
-        "j0": jnp.full(expect["j0"], float(rho1)),
-        "Z": jnp.full(expect["Z"], float(rho2)),
-    }
     return SimpleNamespace(**locals())
+
+
+#: Options of :func:`learn_kinetics` that define the model (what a prediction must reuse).
+MODEL_OPTIONS = (
+    "degree_mu", "degree_j0", "n_kl", "corr_length", "sigma_psi", "sigma_psi0", "delta",
+    "kappa", "dt_max", "alpha", "strain", "clip", "subgrid", "smooth_initial",
+)  # fmt: skip
+
+
+def _fixed_global_params(fixed_global: Any, p0: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if hasattr(fixed_global, "params"):
+        fixed_global = fixed_global.params
+    if not isinstance(fixed_global, dict) or not {"mu", "j0"} <= set(fixed_global):
+        raise ParameterError(
+            "fixed_global must be a dict with 'mu' and 'j0' (e.g. a previous fit's params)",
+            where="learn_kinetics: fixed_global",
+        )
+    out = dict(p0)
+    for k in ("mu", "j0"):
+        v = np.array(fixed_global[k], dtype=float)
+        if v.shape != p0[k].shape:
+            raise ParameterError(
+                f"fixed_global[{k!r}] has shape {v.shape}; expected {p0[k].shape}",
+                where="learn_kinetics: fixed_global",
+                fix="pass degree_mu/degree_j0 equal to those of the fit that produced it",
+            )
+        out[k] = v
+    return out
+
+
+def _run_stage(
+    S: SimpleNamespace,
+    *,
+    rho1: float,
+    rho2: float,
+    fixed: bool,
+    max_iter: int,
+    rtol: float,
+    callback: Callable[..., None] | None,
+) -> tuple[LeastSquaresResult, dict[str, np.ndarray]]:
+    """One block Levenberg–Marquardt solve; returns the result and ``{"mu", "j0", "Z"}``."""
+    model = S.model
+    g0 = np.concatenate([S.p0["j0"], S.p0["mu"]])
+    key = (
+        "kinetics", model.mu_law.degree, model.j0_law.degree, float(S.delta), model.kappa,
+        model.n_sub, model.alpha, model.strain, model.subgrid, model.sigma_psi0,
+    )  # fmt: skip
+    res = block_least_squares(
+        model.block_residual, g0, S.p0["Z"], S.blocks, S.owner, reg_g=rho1, reg_z=rho2,
+        fixed_global=fixed, max_steps=int(max_iter), rtol=rtol, atol=0.0,
+        n_residuals=S.n_residuals, callback=callback, cache_key=key,
+    )  # fmt: skip
+    g = np.asarray(res.params["g"])
+    n_j = model.n_j0
+    params = {"mu": g[n_j:], "j0": g[:n_j], "Z": np.asarray(res.params["Z"])}
+    return res, params
 
 
 def learn_kinetics(
@@ -707,8 +923,11 @@ def learn_kinetics(
     alpha: float = 0.5,
     strain: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     clip: tuple[float, float] = (0.005, 0.995),
+    subgrid: int = 1,
+    smooth_initial: float = 0.0,
     rtol: float = 1e-6,
-    params0: dict[str, Any] | None = None,
+    params0: Any = None,
+    fixed_global: Any = None,
     shooting: str = "both",
     callback: Callable[..., None] | None = None,
     throw: bool = False,
@@ -730,28 +949,46 @@ def learn_kinetics(
     degree_j0
         ``N_j >= 1`` (``N_j + 1`` coefficients of :math:`\ln j_0`).
     max_iter
-        Maximum Levenberg–Marquardt steps.
+        Maximum Levenberg–Marquardt steps per stage.
     n_kl, corr_length, sigma_psi, sigma_psi0
         Karhunen–Loève prior of :math:`\ln k`: modes per particle, correlation length
         (pixels), field and offset standard deviations.
     delta
         Binodal composition; default the data's ``binodal_delta`` attribute, else 0.035.
     kappa
-        :math:`\tilde\kappa` (pixel units); default the data's ``kappa_tilde`` attribute,
-        else the LFP value for the data's pixel size (nm) or 50 nm.
+        :math:`\tilde\kappa` (data-pixel units); default the data's ``kappa_tilde``
+        attribute, else the LFP value for the data's pixel size (nm) or 50 nm.
     dt_max
-        Largest forward-Euler step (hours).
+        Largest time step (hours).
     alpha
         Butler–Volmer symmetry factor.
     strain
-        Optional coherency-strain hook ``strain(c, mask) -> mu_el`` (kT).
+        Optional coherency-strain hook ``strain(c, neighbours) -> mu_el`` (kT).
     clip
-        Data are clipped into this range (noisy pixels outside (0, 1)).
+        Initial and edge values are clipped into this range (noisy pixels outside
+        (0, 1)); the residual compares with the unclipped data.
+    subgrid
+        Solver grid refinement: the model runs on ``subgrid x subgrid`` sub-pixels per
+        pixel (:math:`\tilde\kappa` scaled accordingly; initial and edge values and
+        :math:`\ln k` copied from the pixel) and is averaged onto the pixels for the
+        residual. 1 (default): the data grid.
+    smooth_initial
+        Standard deviation (pixels) of a Gaussian blur of the interior of every
+        half-cycle's first frame (the initial condition; mean kept). 0 (default): the
+        measured frame as in seed 002. Use ~1.5 for noisy data whose half-cycles start
+        nearly uniform; it applies to every segment start with multiple shooting.
     rtol
         Relative tolerance of the optimiser.
     params0
-        Initial parameters ``{"mu", "j0", "Z"}`` (default: binodal-constrained
-        minimum-norm :math:`\mu_h`, :math:`j_0 = 1/h`, :math:`Z = 0`).
+        Initial parameters ``{"mu", "j0", "Z"}``, e.g. a previous fit's
+        :attr:`KineticsFit.params` (or the fit itself) for a warm start. Default:
+        binodal-constrained regular solution :math:`\mu_h`, constant :math:`j_0` (the median
+        measured rate), :math:`Z = 0`.
+    fixed_global
+        ``{"mu": ..., "j0": ...}`` (e.g. a previous fit's params): keep :math:`\mu_h`
+        and :math:`j_0` fixed and fit only the particles' ``Z_i`` (independent fits, each
+        with its own damping; used for cross-validation over particles). ``ln k`` is then
+        not re-centred (its level is set relative to the given :math:`j_0`).
     shooting
         ``"both"`` (default): first multiple shooting (every frame interval started from
         its measured frame, a wide basin of convergence), then single shooting (every
@@ -776,57 +1013,56 @@ def learn_kinetics(
         rho2=rho2, rho1=rho1, degree_mu=degree_mu, degree_j0=degree_j0, max_iter=max_iter,
         n_kl=n_kl, corr_length=corr_length, sigma_psi=sigma_psi, sigma_psi0=sigma_psi0,
         delta=delta, kappa=kappa, dt_max=dt_max, alpha=alpha, strain=strain, clip=clip,
+        subgrid=subgrid, smooth_initial=smooth_initial,
     )  # fmt: skip
+    fixed = fixed_global is not None
     stages: list[dict[str, Any]] = []
-    if shooting in ("multiple", "both"):
-        M = kinetics_setup(data, params0=params0, shooting="multiple", **opts)
-        res_m = least_squares(
-            M.residual, M.p0, M.arrays, regularization=M.reg, max_steps=int(max_iter),
-            rtol=rtol, atol=0.0, callback=callback, throw=False,
+    plan = {"both": ["multiple", "single"], "multiple": ["multiple"], "single": ["single"]}
+    cur = params0
+    for stage in plan[shooting]:
+        S = kinetics_setup(data, params0=cur, shooting=stage, **opts)
+        if fixed:
+            S.p0 = _fixed_global_params(fixed_global, S.p0)
+        res, cur = _run_stage(
+            S, rho1=rho1, rho2=rho2, fixed=fixed, max_iter=max_iter, rtol=rtol,
+            callback=callback,
         )  # fmt: skip
-        stages.append({"shooting": "multiple", **res_m.summary()})
-        if shooting == "both":
-            params0 = {k: np.asarray(v) for k, v in res_m.params.items()}
-    if shooting == "multiple":
-        S, res = M, res_m
-    else:
-        S = kinetics_setup(data, params0=params0, shooting="single", **opts)
-        res = least_squares(
-            S.residual, S.p0, S.arrays, regularization=S.reg, max_steps=int(max_iter),
-            rtol=rtol, atol=0.0, callback=callback, throw=False,
-        )  # fmt: skip
-        stages.append({"shooting": "single", **res.summary()})
-    prob, model, arrays = S.prob, S.model, S.arrays
-    ok, pix, to_box, n_p = S.ok, S.pix, S.to_box, S.n_p
-    delta, kappa, n_sub, sel = S.delta, S.kappa, S.n_sub, S.sel
-    params = {k: np.asarray(v) for k, v in res.params.items()}
-    pred_l = np.asarray(model.predict(res.params, arrays))
-    pred = np.stack(
-        [to_box(pred_l[h][:, ok[p]], pix[p][ok[p]]) for h, p in enumerate(prob.particle_of)]
-    )
+        stages.append({"shooting": stage, **res.summary()})
+    prob, model, blocks = S.prob, S.model, S.blocks
+    arrays, n_p, delta, kappa, n_sub = S.arrays, S.n_p, S.delta, S.kappa, S.n_sub
+    params = cur if fixed else model.gauge(cur, arrays)
+    pj = {k: jnp.asarray(v) for k, v in params.items()}
+    pred = S.lists_to_box(np.asarray(jax.jit(lambda p: model.predict(p, blocks, S.owner))(pj)))
     w = prob.weights > 0
-    r_all = (pred - prob.frames)[w]
+    r_all = (pred - prob.targets)[w]
     metrics: dict[str, float] = {"train_rmse": float(np.sqrt(np.mean(r_all**2)))}
 
     c_grid = np.linspace(0.01, 0.99, 99)
     cg = jnp.asarray(c_grid)
-    mu_vals = np.asarray(model.mu_h(cg, res.params))
-    lnj = np.asarray(model.log_j0(cg, res.params))
+    mu_vals = np.asarray(model.mu_h(cg, pj))
+    lnj = np.asarray(model.log_j0(cg, pj))
     cov = res.covariance
     finite_cov = bool(np.all(np.isfinite(cov)))
 
     def _std(fn: Callable[[Any], jax.Array], shape: tuple[int, ...]) -> np.ndarray:
         if not finite_cov:
             return np.full(shape, np.nan)
-        return np.sqrt(np.clip(propagate_covariance(fn, res.params, cov), 0.0, None)).reshape(shape)
+        return np.sqrt(np.clip(propagate_covariance(fn, pj, cov), 0.0, None)).reshape(shape)
 
+    if fixed:
+        lk_fn = lambda p: model.psi(p["Z"], arrays["modes"], arrays["interior"])  # noqa: E731
+        lnj_fn = lambda p: model.log_j0(cg, p)  # noqa: E731
+    else:
+        lk_fn = lambda p: model.log_k(p["Z"], arrays["modes"], arrays["interior"])  # noqa: E731
+        lnj_fn = lambda p: model.log_j0_gauged(cg, p, arrays)  # noqa: E731
     mu_std = _std(lambda p: model.mu_h(cg, p), c_grid.shape)
-    lnj_std = _std(lambda p: model.log_j0(cg, p), c_grid.shape)
-    lk_l = np.asarray(model.log_k(res.params["Z"], arrays["modes"], arrays["interior"]))
-    lk_std_l = _std(lambda p: model.log_k(p["Z"], arrays["modes"], arrays["interior"]), lk_l.shape)
-    ln_k = np.stack([to_box(lk_l[p][ok[p]], pix[p][ok[p]]) for p in range(n_p)])
+    lnj_std = _std(lnj_fn, c_grid.shape)
+    lk_l = np.asarray(lk_fn(pj))
+    lk_std_l = _std(lk_fn, lk_l.shape)
+    ok, pix = S.ok, S.pix
+    ln_k = np.stack([S.to_box(lk_l[p][ok[p]], pix[p][ok[p]]) for p in range(n_p)])
     ln_k = np.where(prob.interior, ln_k, np.nan)
-    ln_k_std = np.stack([to_box(lk_std_l[p][ok[p]], pix[p][ok[p]]) for p in range(n_p)])
+    ln_k_std = np.stack([S.to_box(lk_std_l[p][ok[p]], pix[p][ok[p]]) for p in range(n_p)])
     ln_k_std = np.where(prob.interior, ln_k_std, np.nan)
     truth = get_truth(data)
     mu_true = j0_true = lnk_true = None
@@ -834,8 +1070,8 @@ def learn_kinetics(
         fns = truth.functions
         metrics.update(
             kinetics_errors(
-                lambda c: np.asarray(model.mu_h(jnp.asarray(c), res.params)),
-                lambda c: np.exp(np.asarray(model.log_j0(jnp.asarray(c), res.params))),
+                lambda c: np.asarray(model.mu_h(jnp.asarray(c), pj)),
+                lambda c: np.exp(np.asarray(model.log_j0(jnp.asarray(c), pj))),
                 fns,
             )
         )
@@ -851,20 +1087,18 @@ def learn_kinetics(
             clean = clean if clean.ndim == 4 else clean[None]
             if clean.shape == pred.shape:  # (not for the segments of shooting="multiple")
                 metrics["train_rmse_clean"] = float(np.sqrt(np.mean((pred - clean)[w] ** 2)))
-    predicted = np.where(
-        prob.masks[prob.particle_of][:, None] & prob.valid[:, :, None, None], pred, np.nan
-    )
-    measured = np.where(
-        prob.masks[prob.particle_of][:, None] & prob.valid[:, :, None, None], prob.frames, np.nan
-    )
+    shown = prob.masks[prob.particle_of][:, None] & prob.valid[:, :, None, None]
+    predicted = np.where(shown, pred, np.nan)
+    measured = np.where(shown, prob.targets, np.nan)
     settings = {
         "rho1": float(rho1), "rho2": float(rho2), "degree_mu": int(degree_mu),
         "degree_j0": int(degree_j0), "max_iter": int(max_iter), "n_kl": int(n_kl),
         "corr_length": float(corr_length), "sigma_psi": float(sigma_psi),
         "sigma_psi0": float(sigma_psi0), "delta": float(delta), "kappa_tilde": float(kappa),
         "dt_max": float(dt_max), "n_sub": int(n_sub), "alpha": float(alpha),
-        "strain": strain is not None, "clip": list(clip), "n_particles": int(n_p),
-        "n_half_cycles": int(prob.frames.shape[0]), "n_residuals": int(sel.size),
+        "strain": strain is not None, "clip": list(clip), "subgrid": int(subgrid),
+        "smooth_initial": float(smooth_initial), "fixed_global": fixed, "n_particles": int(n_p),
+        "n_half_cycles": int(prob.frames.shape[0]), "n_residuals": int(S.n_residuals),
         "time_unit": "h", "shooting": shooting, "stages": stages,
         "iterations": int(sum(st["iterations"] for st in stages)),
         "wall_s": time.perf_counter() - t0,
@@ -885,3 +1119,148 @@ def learn_kinetics(
             fix="increase max_iter, reduce dt_max, or increase rho2",
         )
     return fit
+
+
+# ------------------------------------------------------------ held-out validation API
+
+
+def _model_options(params: Any, options: dict[str, Any]) -> tuple[dict[str, Any], dict]:
+    """Parameters and model options for a prediction (from a fit, params shapes, options)."""
+    opts: dict[str, Any] = {}
+    if isinstance(params, KineticsFit):
+        st = params.settings
+        for k in MODEL_OPTIONS:
+            if k == "kappa":
+                opts[k] = st.get("kappa_tilde")
+            elif k == "clip" and "clip" in st:
+                opts[k] = tuple(st["clip"])
+            elif k in st and k != "strain":
+                opts[k] = st[k]
+        params = params.params
+    if not isinstance(params, dict) or not {"mu", "j0", "Z"} <= set(params):
+        raise ParameterError(
+            "params must be a KineticsFit or a dict with 'mu', 'j0' and 'Z'",
+            where="predict_kinetics: params",
+        )
+    opts.setdefault("degree_mu", int(np.size(params["mu"])) + 2)
+    opts.setdefault("degree_j0", int(np.size(params["j0"])) - 1)
+    opts.setdefault("n_kl", int(np.shape(params["Z"])[-1]) - 1)
+    unknown = set(options) - set(MODEL_OPTIONS)
+    if unknown:
+        raise ParameterError(
+            f"unknown model option(s) {sorted(unknown)}", where="predict_kinetics",
+            fix=f"use {', '.join(MODEL_OPTIONS)}",
+        )  # fmt: skip
+    opts.update(options)
+    return params, opts
+
+
+def _predict(params: Any, data: xr.Dataset, options: dict[str, Any]):
+    params, opts = _model_options(params, options)
+    S = kinetics_setup(data, params0=params, shooting="single", **opts)
+    pj = {k: jnp.asarray(v) for k, v in S.p0.items()}
+    pred_l = np.asarray(jax.jit(lambda p: S.model.predict(p, S.blocks, S.owner))(pj))
+    pred = S.lists_to_box(pred_l)
+    shown = S.prob.masks[S.owner][:, None] & S.prob.valid[:, :, None, None]
+    return np.where(shown, pred, np.nan), S
+
+
+def predict_kinetics(params: Any, data: xr.Dataset, **model_options: Any) -> np.ndarray:
+    """Model frames of every half-cycle of ``data`` for given parameters (held-out check).
+
+    Every half-cycle is integrated from its measured first frame with its measured edge
+    values and mean concentration, as in the fit (single shooting).
+
+    Parameters
+    ----------
+    params
+        A :class:`KineticsFit` (its model options are reused) or a dict
+        ``{"mu", "j0", "Z"}`` whose ``Z`` has one row per particle of ``data``.
+    data
+        Particle-video dataset (may be a :func:`subset_half_cycles` /
+        :func:`subset_particles` selection).
+    **model_options
+        Options of :func:`learn_kinetics` that define the model (``MODEL_OPTIONS``:
+        ``degree_mu``, ``degree_j0``, ``n_kl`` are inferred from ``params``; the others
+        must equal the fit's when ``params`` is a plain dict).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shaped like ``data.images``; NaN outside the masks and in padding frames.
+    """
+    pred, _ = _predict(params, data, model_options)
+    return pred if data["images"].ndim == 4 else pred[0]
+
+
+def kinetics_rmse(params: Any, data: xr.Dataset, **model_options: Any) -> float:
+    """RMS pixel error of :func:`predict_kinetics` over the residual pixels of ``data``.
+
+    The pixels are those of the fit's ``train_rmse``: interior pixels of every valid frame
+    except each half-cycle's first, against the (unclipped) data.
+    """
+    pred, S = _predict(params, data, model_options)
+    w = S.prob.weights > 0
+    return float(np.sqrt(np.mean((pred - S.prob.targets)[w] ** 2)))
+
+
+def _particle_dims(ds: xr.Dataset) -> None:
+    if "masks" not in ds or ds["images"].dims != ("realization", "t", "y", "x"):
+        raise DataError(
+            "expected images (realization, t, y, x) with particle_of and masks",
+            where="subset: data",
+            fix="see docs/kinetics.md for the particle-video layout",
+        )
+    if "particle_of" not in ds:
+        raise DataError("no 'particle_of' variable", where="subset: data")
+
+
+def subset_particles(data: xr.Dataset, indices: Any) -> xr.Dataset:
+    """The particles ``indices`` of a particle-video dataset with all their half-cycles.
+
+    ``indices`` may repeat (bootstrap resampling): every entry becomes a distinct
+    particle (new index = position in ``indices``) with copies of its half-cycles.
+    Variables along ``particle`` (masks, ``truth_ln_k``) and ``realization`` are selected
+    accordingly. The ``ln k`` truth keeps its values (its mean over the subset need not
+    be 0; correlations are unaffected).
+    """
+    from ..data import add_provenance
+
+    _particle_dims(data)
+    idx = np.asarray(indices, dtype=int).ravel()
+    n_p = int(data.sizes["particle"])
+    if idx.size == 0 or idx.min() < 0 or idx.max() >= n_p:
+        raise ParameterError(
+            f"particle indices must be non-empty and in 0..{n_p - 1}",
+            where="subset_particles: indices",
+        )
+    pidx = np.asarray(data["particle_of"].values, dtype=int)
+    rows = [np.flatnonzero(pidx == i) for i in idx]
+    real = np.concatenate(rows)
+    new_owner = np.concatenate([np.full(len(r), j) for j, r in enumerate(rows)])
+    out = data.isel(particle=idx, realization=real)
+    out = out.drop_vars([c for c in ("particle", "realization") if c in out.coords])
+    out["particle_of"] = (("realization",), new_owner)
+    return add_provenance(out, "subset_particles", indices=idx.tolist())
+
+
+def subset_half_cycles(data: xr.Dataset, realizations: Any) -> xr.Dataset:
+    """Only the half-cycles (realizations) ``realizations``; all particles are kept.
+
+    Particle indices (and so the rows of a fit's ``Z``) are unchanged, so parameters
+    fitted on one selection predict another (cross-validation over half-cycles).
+    """
+    from ..data import add_provenance
+
+    _particle_dims(data)
+    idx = np.asarray(realizations, dtype=int).ravel()
+    n_r = int(data.sizes["realization"])
+    if idx.size == 0 or idx.min() < 0 or idx.max() >= n_r:
+        raise ParameterError(
+            f"realization indices must be non-empty and in 0..{n_r - 1}",
+            where="subset_half_cycles: realizations",
+        )
+    out = data.isel(realization=idx)
+    if "realization" in out.coords:
+        out = out.drop_vars("realization")
+    return add_provenance(out, "subset_half_cycles", realizations=idx.tolist())

@@ -72,6 +72,7 @@ __all__ = [
     "IterationInfo",
     "LeastSquaresResult",
     "Status",
+    "block_least_squares",
     "least_squares",
     "propagate_covariance",
 ]
@@ -620,3 +621,411 @@ def propagate_covariance(
     G = np.asarray(G, dtype=float)
     C = np.asarray(covariance, dtype=float)
     return np.einsum("ij,jk,ik->i", G, C, G)
+
+
+# ------------------------------------------------------------ block-structured solver
+
+
+def _block_pieces(
+    block_fn: Callable[[jax.Array, jax.Array, Any], jax.Array],
+    n_g: int,
+    n_p: int,
+    with_global: bool,
+) -> tuple[Any, Any]:
+    """Jitted residual and normal-equation pieces of a block-structured least squares."""
+
+    def residual_sq(g: jax.Array, Z: jax.Array, args: Any, owner: jax.Array) -> jax.Array:
+        r = jax.vmap(lambda a, z: block_fn(g, z, a))(args, Z[owner])
+        return jax.ops.segment_sum(jnp.sum(r * r, axis=-1), owner, num_segments=n_p)
+
+    def pieces(g: jax.Array, Z: jax.Array, args: Any, owner: jax.Array) -> dict[str, jax.Array]:
+        def one(a: Any, z: jax.Array) -> dict[str, jax.Array]:
+            if with_global:
+                x = jnp.concatenate([g, z])
+
+                def f(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+                    r = block_fn(x[:n_g], x[n_g:], a)
+                    return r, r
+
+                J, r = jax.jacfwd(f, has_aux=True)(x)
+                Jg, Jz = J[:, :n_g], J[:, n_g:]
+            else:
+
+                def f(z: jax.Array) -> tuple[jax.Array, jax.Array]:
+                    r = block_fn(g, z, a)
+                    return r, r
+
+                Jz, r = jax.jacfwd(f, has_aux=True)(z)
+                Jg = jnp.zeros((r.shape[0], n_g))
+            return {
+                "ss": r @ r,
+                "gg": Jg.T @ Jg,
+                "gz": Jg.T @ Jz,
+                "zz": Jz.T @ Jz,
+                "rg": Jg.T @ r,
+                "rz": Jz.T @ r,
+                "finite": jnp.all(jnp.isfinite(J if with_global else Jz)),
+            }
+
+        out = jax.vmap(one)(args, Z[owner])
+        seg = lambda x: jax.ops.segment_sum(x, owner, num_segments=n_p)  # noqa: E731
+        return {
+            "ss": seg(out["ss"]),
+            "gg": jnp.sum(out["gg"], axis=0),
+            "gz": seg(out["gz"]),
+            "zz": seg(out["zz"]),
+            "rg": jnp.sum(out["rg"], axis=0),
+            "rz": seg(out["rz"]),
+            "finite": jnp.all(out["finite"]),
+        }
+
+    return jax.jit(residual_sq), jax.jit(pieces)
+
+
+def block_least_squares(
+    block_fn: Callable[[jax.Array, jax.Array, Any], jax.Array],
+    g0: Any,
+    Z0: Any,
+    block_args: Any,
+    owner: Any,
+    *,
+    reg_g: float | Any = 0.0,
+    reg_z: float | Any = 0.0,
+    fixed_global: bool = False,
+    max_steps: int = 100,
+    rtol: float = 1e-8,
+    atol: float = 0.0,
+    damping0: float = 1e-3,
+    covariance: bool = True,
+    n_residuals: int | None = None,
+    callback: Callable[[IterationInfo], None] | None = None,
+    cache_key: Any = None,
+) -> LeastSquaresResult:
+    r"""Levenberg–Marquardt for residuals with one shared and many private parameter blocks.
+
+    Minimises
+
+    .. math::
+
+        \tfrac12\sum_b\|r_b(g, Z_{o(b)})\|^2 + \tfrac12 w_g\|g\|^2
+        + \tfrac12 w_z\sum_p\|Z_p\|^2
+
+    where block ``b`` (e.g. one half-cycle video) depends only on the shared parameters
+    ``g`` (``n_g``) and the private parameters ``Z_p`` (``n_z``) of its owner
+    ``p = owner[b]`` (e.g. one particle). Per block, the Jacobian ``[J_g, J_z]`` is taken by
+    forward mode with ``n_g + n_z`` tangents only (``vmap`` over blocks), and reduced at
+    once to the pieces of the Gauss–Newton matrix:
+    :math:`U = \sum J_g^TJ_g`, :math:`B_p = \sum_{b\in p} J_g^TJ_z`,
+    :math:`A_p = \sum_{b\in p} J_z^TJ_z`. The damped normal equations
+    (Marquardt scaling :math:`\lambda\,\mathrm{diag}(H)`, Nielsen update) are solved by the
+    Schur complement on ``g``:
+
+    .. math::
+
+        \bigl(U' - \sum_p B_p A_p'^{-1}B_p^T\bigr)\,d_g = -\nabla_g + \sum_p B_p A_p'^{-1}
+        \nabla_{Z_p}, \qquad d_{Z_p} = -A_p'^{-1}(\nabla_{Z_p} + B_p^T d_g),
+
+    so memory and time grow linearly with the number of owners. A non-finite trial
+    residual (a forward solve that failed) is a rejected step. With ``fixed_global`` the
+    problem separates: ``g`` is held fixed and every owner has its own damping and its own
+    accept/reject decision (independent fits, evaluated together).
+
+    Parameters
+    ----------
+    block_fn
+        ``block_fn(g, z, args_b) -> (m_b,)`` residual of one block (pure JAX; padded
+        entries must be 0). ``args_b`` is one slice of ``block_args`` along axis 0.
+    g0, Z0
+        Initial shared ``(n_g,)`` and private ``(P, n_z)`` parameters.
+    block_args
+        Pytree of arrays with leading dimension ``B`` (blocks).
+    owner
+        ``(B,)`` int, owner of every block in ``0..P-1``.
+    reg_g, reg_z
+        Tikhonov weights (scalars or arrays broadcastable to ``g`` / ``Z``).
+    fixed_global
+        Keep ``g`` at ``g0``.
+    max_steps, rtol, atol, damping0, callback
+        As in :func:`least_squares` (``callback`` gets ``params = {"g", "Z"}``).
+    covariance
+        Assemble the dense Gauss–Newton covariance at the optimum (order: ``Z`` raveled,
+        then ``g``; the ``g`` rows/columns are zero with ``fixed_global``).
+    n_residuals
+        Number of actual residuals (for :math:`\sigma^2`; default: all block entries,
+        padding included).
+    cache_key
+        Hashable description of ``block_fn`` (everything its trace depends on besides
+        the argument shapes): compiled functions are then reused by later calls with the
+        same key and shapes (repeated fits: cross-validation, bootstrap). Default: no reuse.
+
+    Returns
+    -------
+    LeastSquaresResult
+        ``params = {"g": (n_g,), "Z": (P, n_z)}``; ``residuals`` holds the per-owner sums
+        of squared residuals.
+    """
+    t_start = time.perf_counter()
+    if int(max_steps) < 1:
+        raise ParameterError(f"max_steps is {max_steps}", where="block_least_squares")
+    g = np.asarray(g0, dtype=float).ravel()
+    Z = np.asarray(Z0, dtype=float)
+    if Z.ndim != 2:
+        raise ParameterError(
+            f"Z0 has shape {Z.shape}; expected (P, n_z)", where="block_least_squares"
+        )
+    owner_np = np.asarray(owner, dtype=int)
+    n_g, (n_p, n_z) = g.size, Z.shape
+    if owner_np.size and (owner_np.min() < 0 or owner_np.max() >= n_p):
+        raise ParameterError("owner indices outside 0..P-1", where="block_least_squares")
+    wg = np.broadcast_to(np.asarray(reg_g, dtype=float), g.shape).copy()
+    wz = np.broadcast_to(np.asarray(reg_z, dtype=float), Z.shape).copy()
+    if np.any(wg < 0) or np.any(wz < 0):
+        raise ParameterError("regularization weights must be >= 0", where="block_least_squares")
+    free_g = not fixed_global and n_g > 0
+    t_c = time.perf_counter()
+    args_j = jax.tree_util.tree_map(jnp.asarray, block_args)
+    owner_j = jnp.asarray(owner_np)
+    key = None
+    if cache_key is not None:
+        key = ("block", cache_key, free_g, n_g, n_p, n_z, _aval_key(args_j), owner_np.size)
+        try:
+            hash(key)
+        except TypeError:
+            key = None
+    if key is not None and key in _CACHE:
+        res_fn, piece_fn = _CACHE[key]
+    else:
+        res_fn, piece_fn = _block_pieces(block_fn, n_g, n_p, free_g)
+        res_fn = res_fn.lower(jnp.asarray(g), jnp.asarray(Z), args_j, owner_j).compile()
+        piece_fn = piece_fn.lower(jnp.asarray(g), jnp.asarray(Z), args_j, owner_j).compile()
+        if key is not None:
+            if len(_CACHE) >= _CACHE_SIZE:
+                _CACHE.pop(next(iter(_CACHE)))
+            _CACHE[key] = (res_fn, piece_fn)
+    compile_s = time.perf_counter() - t_c
+    if n_residuals is None:
+        shp = jax.eval_shape(
+            lambda a: jax.vmap(lambda a1, z: block_fn(jnp.asarray(g), z, a1))(
+                a, jnp.asarray(Z)[owner_np]
+            ),
+            args_j,
+        )
+        n_residuals = int(np.prod(shp.shape))
+    n_res = int(n_residuals)
+
+    def reg_cost_p(g: np.ndarray, Z: np.ndarray) -> tuple[float, np.ndarray]:
+        return 0.5 * float(np.sum(wg * g * g)), 0.5 * np.sum(wz * Z * Z, axis=1)
+
+    def evaluate(g: np.ndarray, Z: np.ndarray) -> dict[str, np.ndarray]:
+        out = piece_fn(jnp.asarray(g), jnp.asarray(Z), args_j, owner_j)
+        return {k: np.asarray(v) for k, v in out.items()}
+
+    def costs(g: np.ndarray, Z: np.ndarray) -> np.ndarray:
+        """Per-owner cost (data + Z prior); the g prior is added by the caller."""
+        ss = np.asarray(res_fn(jnp.asarray(g), jnp.asarray(Z), args_j, owner_j))
+        return 0.5 * ss + reg_cost_p(g, Z)[1]
+
+    def gradient(P: dict[str, np.ndarray], g: np.ndarray, Z: np.ndarray):
+        return P["rg"] + wg * g, P["rz"] + wz * Z
+
+    def hess_blocks(P: dict[str, np.ndarray]):
+        Hgg = P["gg"] + np.diag(wg)
+        Hzz = P["zz"] + wz[:, :, None] * np.eye(n_z)[None]
+        return Hgg, P["gz"], Hzz
+
+    def solve(P, gg, gz, lam, Dg, Dz):
+        """Damped step (Schur complement on g)."""
+        Hgg, B, Hzz = hess_blocks(P)
+        lam_p = np.broadcast_to(np.asarray(lam, dtype=float), (n_p,))
+        Azz = Hzz + (lam_p[:, None] * Dz)[:, :, None] * np.eye(n_z)[None]
+        if not free_g:
+            dz = -np.linalg.solve(Azz, gz[..., None])[..., 0]
+            return np.zeros(n_g), dz
+        lam_g = float(np.max(lam_p))
+        AinvBt = np.linalg.solve(Azz, np.transpose(B, (0, 2, 1)))  # (P, n_z, n_g)
+        Ainvgz = np.linalg.solve(Azz, gz[..., None])[..., 0]  # (P, n_z)
+        S = Hgg + np.diag(lam_g * Dg) - np.einsum("pgz,pzh->gh", B, AinvBt)
+        rhs = -gg + np.einsum("pgz,pz->g", B, Ainvgz)
+        dg = np.linalg.lstsq(S, rhs, rcond=None)[0]
+        dz = -(Ainvgz + np.einsum("pzg,g->pz", AinvBt, dg))
+        return dg, dz
+
+    def predicted(P, gg, gz, dg, dz) -> np.ndarray:
+        """Predicted reduction per owner (the g part goes to owner-summed total)."""
+        Hgg, B, Hzz = hess_blocks(P)
+        quad_z = np.einsum("pz,pzy,py->p", dz, Hzz, dz) + 2.0 * np.einsum("g,pgz,pz->p", dg, B, dz)
+        lin_z = np.sum(gz * dz, axis=1)
+        pred_p = -(lin_z + 0.5 * quad_z)
+        pred_g = -(float(gg @ dg) + 0.5 * float(dg @ Hgg @ dg))
+        return pred_p, pred_g
+
+    def grad_norm(gg, gz) -> float:
+        parts = [np.abs(gz).ravel()] + ([np.abs(gg)] if free_g else [])
+        return float(np.max(np.concatenate(parts))) if sum(p.size for p in parts) else 0.0
+
+    P = evaluate(g, Z)
+    Fg, _ = reg_cost_p(g, Z)
+    Fp = 0.5 * P["ss"] + reg_cost_p(g, Z)[1]
+    history = [float(np.sum(Fp) + Fg)]
+    status, message = Status.MAX_STEPS, f"reached max_steps={max_steps}"
+    it = n_acc = 0
+    if not (np.all(np.isfinite(Fp)) and bool(P["finite"])):
+        status, message = Status.FAILED, "the residual or Jacobian is not finite at the start"
+    else:
+        Hgg, _, Hzz = hess_blocks(P)
+        Dg = np.maximum(np.diag(Hgg), 0.0)
+        Dz = np.maximum(np.diagonal(Hzz, axis1=1, axis2=2), 0.0)
+        Dg = np.where(Dg > 0, Dg, 1.0)
+        Dz = np.where(Dz > 0, Dz, 1.0)
+        per_owner = not free_g
+        lam = np.full(n_p, float(damping0)) if per_owner else np.array(float(damping0))
+        nu = np.full(n_p, 2.0) if per_owner else np.array(2.0)
+        done = np.zeros(n_p, dtype=bool)
+        while True:
+            gg, gz = gradient(P, g, Z)
+            gnorm = grad_norm(gg, gz)
+            F = float(np.sum(Fp) + Fg)
+            if gnorm <= atol:
+                status, message = Status.CONVERGED, f"gradient norm {gnorm:.3g} <= atol={atol:g}"
+                break
+            if F == 0.0:
+                status, message = Status.CONVERGED, "zero residual"
+                break
+            if it >= max_steps:
+                break
+            it += 1
+            dg, dz = solve(P, gg, gz, lam, Dg, Dz)
+            if per_owner:
+                dz = np.where(done[:, None], 0.0, dz)
+            pred_p, pred_g = predicted(P, gg, gz, dg, dz)
+            g_new, Z_new = g + dg, Z + dz
+            Fp_new = costs(g_new, Z_new)
+            Fg_new, _ = reg_cost_p(g_new, Z_new)
+            if per_owner:
+                actual = Fp - Fp_new
+                ok = np.isfinite(Fp_new) & (actual > 0) & (pred_p > 0) & ~done
+                rho = np.where(pred_p > 0, actual / np.where(pred_p > 0, pred_p, 1.0), -np.inf)
+                accepted = bool(np.any(ok))
+                Z_try = np.where(ok[:, None], Z_new, Z)
+            else:
+                actual = float(np.sum(Fp) + Fg - np.sum(Fp_new) - Fg_new)
+                pred = float(np.sum(pred_p) + pred_g)
+                finite = bool(np.all(np.isfinite(Fp_new)))
+                rho = actual / pred if pred > 0 else (np.inf if actual > 0 else -np.inf)
+                accepted = finite and rho > 0
+                Z_try = Z_new
+            if accepted:
+                P_try = evaluate(g_new, Z_try)
+                if not (bool(P_try["finite"]) and np.all(np.isfinite(P_try["ss"]))):
+                    accepted = False
+            if accepted:
+                step_norm = float(np.sqrt(np.sum(dg**2) + np.sum(dz**2)))
+                x_norm = float(np.sqrt(np.sum(g**2) + np.sum(Z**2)))
+                F_old = F
+                g, Z, P = g_new, Z_try, P_try
+                Fg = Fg_new
+                Fp = 0.5 * P["ss"] + reg_cost_p(g, Z)[1]
+                F = float(np.sum(Fp) + Fg)
+                history.append(F)
+                n_acc += 1
+                Hgg, _, Hzz = hess_blocks(P)
+                Dg = np.maximum(Dg, np.diag(Hgg))
+                Dz = np.maximum(Dz, np.diagonal(Hzz, axis1=1, axis2=2))
+                if per_owner:
+                    fac = np.maximum(1.0 / 3.0, 1.0 - (2.0 * np.minimum(rho, 1.0) - 1.0) ** 3)
+                    lam = np.where(ok, lam * fac, lam * nu)
+                    nu = np.where(ok, 2.0, nu * 2.0)
+                    small = ok & (np.abs(actual) <= rtol * np.maximum(Fp_new + actual, 1e-300))
+                    small &= pred_p <= rtol * np.maximum(Fp_new + actual, 1e-300)
+                    done |= small | (lam > 1e16)
+                else:
+                    lam = lam * max(1.0 / 3.0, 1.0 - (2.0 * min(rho, 1.0) - 1.0) ** 3)
+                    nu = np.array(2.0)
+                if callback is not None:
+                    callback(
+                        IterationInfo(
+                            it, F, True, float(np.max(lam)), gnorm,
+                            time.perf_counter() - t_start, {"g": g, "Z": Z},
+                        )
+                    )  # fmt: skip
+                if per_owner:
+                    if np.all(done):
+                        status, message = Status.CONVERGED, "every owner converged (rtol)"
+                        break
+                    continue
+                if abs(actual) <= rtol * F_old and pred <= rtol * F_old:
+                    status = Status.CONVERGED
+                    message = f"relative cost reduction {actual / F_old:.3g} <= rtol={rtol:g}"
+                    break
+                if step_norm <= rtol * (x_norm + rtol):
+                    status = Status.CONVERGED
+                    message = f"relative step {step_norm / max(x_norm, 1e-300):.3g} <= rtol"
+                    break
+                continue
+            if per_owner:
+                lam = np.where(done, lam, lam * nu)
+                nu = np.where(done, nu, nu * 2.0)
+                done |= lam > 1e16
+            else:
+                lam = lam * nu
+                nu = nu * 2.0
+            if callback is not None:
+                callback(
+                    IterationInfo(
+                        it, F, False, float(np.max(lam)), gnorm,
+                        time.perf_counter() - t_start, {"g": g, "Z": Z},
+                    )
+                )  # fmt: skip
+            if per_owner and np.all(done):
+                status, message = Status.CONVERGED, "every owner converged or stalled"
+                break
+            if not per_owner and float(lam) > 1e16:
+                status = Status.FAILED
+                message = f"no step reduces the cost (damping reached {float(lam):.3g})"
+                break
+    gg, gz = gradient(P, g, Z)
+    n = n_p * n_z + n_g
+    ss_tot = float(np.sum(P["ss"]))
+    n_free = n_p * n_z + (n_g if free_g else 0)
+    sigma2 = ss_tot / max(n_res - n_free, 1)
+    cov = np.full((n, n), np.nan)
+    if covariance and bool(P.get("finite", False)):
+        Hgg, B, Hzz = hess_blocks(P)
+        H = np.zeros((n, n))
+        for p in range(n_p):
+            sl = slice(p * n_z, (p + 1) * n_z)
+            H[sl, sl] = Hzz[p]
+            if free_g:
+                H[sl, n_p * n_z :] = B[p].T
+                H[n_p * n_z :, sl] = B[p]
+        if free_g:
+            H[n_p * n_z :, n_p * n_z :] = Hgg
+        else:
+            H[n_p * n_z :, n_p * n_z :] = np.eye(n_g)  # placeholder, zeroed below
+        if np.all(np.isfinite(H)):
+            cov = sigma2 * np.linalg.pinv(H, hermitian=True)
+            if not free_g:
+                cov[n_p * n_z :, :] = 0.0
+                cov[:, n_p * n_z :] = 0.0
+    Fg, _ = reg_cost_p(g, Z)
+    F = float(np.sum(0.5 * P["ss"] + reg_cost_p(g, Z)[1]) + Fg)
+    _, unravel = ravel_pytree({"Z": jnp.asarray(Z), "g": jnp.asarray(g)})
+    return LeastSquaresResult(
+        params={"g": jnp.asarray(g), "Z": jnp.asarray(Z)},
+        status=status,
+        message=message,
+        iterations=it,
+        n_accepted=n_acc,
+        cost=F,
+        data_cost=0.5 * ss_tot,
+        cost_history=np.asarray(history, dtype=float),
+        grad_norm=grad_norm(gg, gz),
+        covariance=cov,
+        sigma2=sigma2,
+        n_residuals=n_res,
+        n_params=n_free,
+        residuals=jnp.asarray(P["ss"]),
+        wall_s=time.perf_counter() - t_start,
+        compile_s=compile_s,
+        unravel=unravel,
+    )
