@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from ._common import console, err_console
+from ._common import ParallelOptions, console, err_console
 
 __all__ = ["denoise_command"]
 
@@ -76,6 +76,24 @@ def denoise_command(
             "--checkpoint-dir", help="Checkpoint here; rerun to resume an interrupted run."
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Train ensemble members as parallel jobs on N worker processes (--ensemble "
+            ">= 2; without --workers/--scheduler/--cluster members train one after another "
+            "in this process). Finished members are kept in CHECKPOINT_DIR/ensemble-jobs.",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help=ParallelOptions["scheduler"])
+    ] = None,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help=ParallelOptions["cluster"])
+    ] = None,
+    cluster_config: Annotated[
+        str | None, typer.Option("--cluster-config", help=ParallelOptions["cluster_config"])
+    ] = None,
 ) -> None:
     """Denoise a dataset with a self-supervised network trained on the noisy data itself.
 
@@ -115,25 +133,36 @@ def denoise_command(
                 "struct_orientation": struct_orientation,
             }
         )
-        with _TrainingBar(f"denoise {method}") as bar:
-            den = train_denoiser(
-                arr,
-                method=method,
-                key=seed,
-                epochs=epochs,
-                patch_size=patch,
-                batch_size=batch_size,
-                steps_per_epoch=steps_per_epoch,
-                learning_rate=learning_rate,
-                base_filters=filters,
-                masked_fraction=masked_fraction,
-                ensemble=ensemble,
-                window=window,
-                struct_span=struct_span,
-                struct_orientation=struct_orientation,
-                callback=bar.update,
-                checkpoint_dir=checkpoint_dir,
-            )
+        parallel = ensemble >= 2 and any(
+            v is not None for v in (workers, scheduler, cluster, cluster_config)
+        )
+        if parallel:
+            den = _train_ensemble_jobs(
+                arr, method, seed, epochs, patch, batch_size, steps_per_epoch, learning_rate,
+                filters, masked_fraction, ensemble, window, struct_span, struct_orientation,
+                checkpoint_dir, (workers, scheduler, cluster, cluster_config),
+            )  # fmt: skip
+            params["executor"] = "jobs"
+        else:
+            with _TrainingBar(f"denoise {method}") as bar:
+                den = train_denoiser(
+                    arr,
+                    method=method,
+                    key=seed,
+                    epochs=epochs,
+                    patch_size=patch,
+                    batch_size=batch_size,
+                    steps_per_epoch=steps_per_epoch,
+                    learning_rate=learning_rate,
+                    base_filters=filters,
+                    masked_fraction=masked_fraction,
+                    ensemble=ensemble,
+                    window=window,
+                    struct_span=struct_span,
+                    struct_orientation=struct_orientation,
+                    callback=bar.update,
+                    checkpoint_dir=checkpoint_dir,
+                )
         train_info = {
             "training_time_s": den.training["time_s"],
             "steps": den.training["steps"],
@@ -185,6 +214,41 @@ def denoise_command(
     if "psnr_denoised" in results:
         msg += f" (PSNR {results['psnr_noisy']:.2f} -> {results['psnr_denoised']:.2f} dB)"
     console.print(msg)
+
+
+def _train_ensemble_jobs(
+    arr: np.ndarray,
+    method: str,
+    seed: int,
+    epochs: int,
+    patch: int,
+    batch_size: int | None,
+    steps_per_epoch: int | None,
+    learning_rate: float,
+    filters: int,
+    masked_fraction: float,
+    ensemble: int,
+    window: int,
+    struct_span: int,
+    struct_orientation: str,
+    checkpoint_dir: Path | None,
+    parallel: tuple,
+) -> Any:
+    """Ensemble members as jobs of the shared executor (one member per job)."""
+    from ..pipelines._uq import train_denoiser_ensemble
+    from ._common import executor_from_options, print_dashboard, progress
+
+    cfg = executor_from_options(*parallel).resolved()
+    store = None if checkpoint_dir is None else Path(checkpoint_dir) / "ensemble-jobs"
+    with progress(f"ensemble members ({cfg.kind})") as update:
+        return train_denoiser_ensemble(
+            arr, ensemble=ensemble, key=seed, executor=cfg, store=store, progress=update,
+            on_cluster=print_dashboard, method=method, epochs=epochs, patch_size=patch,
+            batch_size=batch_size, steps_per_epoch=steps_per_epoch,
+            learning_rate=learning_rate, base_filters=filters,
+            masked_fraction=masked_fraction, window=window, struct_span=struct_span,
+            struct_orientation=struct_orientation,
+        )  # fmt: skip
 
 
 def _quality(clean: np.ndarray, noisy: np.ndarray, out_ds: Any) -> dict[str, float]:

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import console, progress
+from ._common import ParallelOptions, console, progress
 
 __all__ = ["kinetics_command"]
 
@@ -64,14 +64,85 @@ def kinetics_command(
             help="Maximum Levenberg–Marquardt steps per stage (multiple, then single shooting).",
         ),
     ] = 30,
+    subgrid: Annotated[
+        int,
+        typer.Option(
+            "--subgrid",
+            min=1,
+            help="Solver grid refinement: the model runs on subgrid x subgrid sub-pixels per "
+            "pixel and is averaged onto the pixels (1: the pixel grid).",
+        ),
+    ] = 1,
+    smooth_initial: Annotated[
+        float,
+        typer.Option(
+            "--smooth-initial",
+            min=0.0,
+            help="Gaussian blur (pixels) of each half-cycle's first frame, the initial "
+            "condition (0: as measured; ~1.5 for noisy data starting near-uniform).",
+        ),
+    ] = 0.0,
+    cv: Annotated[
+        int,
+        typer.Option(
+            "--cv",
+            min=0,
+            help="K-fold cross-validation of rho2 over half-cycles per particle (K >= 2; "
+            "0: off), with mu_h and j0 fixed at the MAP for --rho2; the main fit then uses "
+            "the one-standard-error choice. Writes OUT/cv/.",
+        ),
+    ] = 0,
+    rho2_grid: Annotated[
+        str,
+        typer.Option("--rho2-grid", help="Comma-separated rho2 candidates for --cv."),
+    ] = "0.001,0.0049,0.02,0.1,0.5",
+    bootstrap: Annotated[
+        int,
+        typer.Option(
+            "--bootstrap",
+            min=0,
+            help="B bootstrap refits (particles resampled with replacement, warm-started "
+            "from the MAP): 99 % bands of mu_h, j0 and per-pixel ln k in OUT/bootstrap/.",
+        ),
+    ] = 0,
+    hmc: Annotated[
+        bool,
+        typer.Option(
+            "--hmc",
+            help="NUTS sampling of the posterior (4 chains; small problems: a few "
+            "particles), with R-hat and ESS, in OUT/hmc/.",
+        ),
+    ] = False,
+    hmc_samples: Annotated[
+        int, typer.Option("--hmc-samples", min=10, help="Warm-up and kept draws per chain.")
+    ] = 300,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of folds, resamples and HMC.")] = 0,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help=ParallelOptions["workers"])
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help=ParallelOptions["scheduler"])
+    ] = None,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help=ParallelOptions["cluster"])
+    ] = None,
+    cluster_config: Annotated[
+        str | None, typer.Option("--cluster-config", help=ParallelOptions["cluster_config"])
+    ] = None,
 ) -> None:
     """Learn the exchange current j0(c), the free energy mu_h(c) and ln k(x, y) per particle.
 
     Fits the reaction-limited Allen–Cahn model with Butler–Volmer kinetics to every pixel
     of every frame (seed 002), by Levenberg–Marquardt with forward-mode Jacobians. Exits
-    with code 3 if the fit fails; outputs and summary.json are still written.
+    with code 3 if the fit fails; outputs and summary.json are still written. --cv,
+    --bootstrap and --hmc run many fits through the executor chosen by --workers,
+    --scheduler or --cluster (docs/parallel.md); re-running with the same --out resumes.
     """
     from ..pipelines._kinetics import run_learn_kinetics
+
+    uq = _uq_options(cv, rho2_grid, workers, scheduler, cluster, cluster_config)
+    if cv:
+        rho2 = _run_cv(data, out, cv, rho2, degree_mu, degree_j0, max_iter, seed, uq)
 
     with progress("learning kinetics") as update:
 
@@ -86,6 +157,8 @@ def kinetics_command(
             degree_j0=degree_j0,
             max_iter=max_iter,
             callback=callback,
+            subgrid=subgrid,
+            smooth_initial=smooth_initial,
         )
     r = record["results"]
     line = f"{r['status']}: train RMSE {r['train_rmse']:.4g} after {r['iterations']} steps"
@@ -98,3 +171,70 @@ def kinetics_command(
     if r["status"] == "failed":
         console.print(f"[yellow]failed: {r['message']}[/yellow]")
         raise typer.Exit(code=3)
+    if bootstrap or hmc:
+        from ..pipelines._uq import run_kinetics_uq
+
+        fit_opts = {"rho2": rho2, "degree_mu": degree_mu, "degree_j0": degree_j0,
+                    "max_iter": max_iter}  # fmt: skip
+        uq_res = run_kinetics_uq(
+            data, out, record["fit"], n_boot=bootstrap, hmc=hmc, hmc_samples=hmc_samples,
+            seed=seed, executor=uq["executor"], progress=progress,
+            on_cluster=uq["on_cluster"], **fit_opts,
+        )  # fmt: skip
+        for text in uq_res["lines"]:
+            console.print(text)
+
+
+def _uq_options(
+    cv: int,
+    rho2_grid: str,
+    workers: int | None,
+    scheduler: str | None,
+    cluster: str | None,
+    cluster_config: str | None,
+) -> dict:
+    """Validate the UQ flags; the executor of the shared parallel options."""
+    from ..errors import ParameterError
+    from ._common import executor_from_options, print_dashboard
+
+    if cv == 1:
+        raise ParameterError("--cv 1", where="--cv", fix="use K >= 2 folds (or 0: off)")
+    try:
+        grid = [float(v) for v in rho2_grid.split(",") if v.strip()]
+    except ValueError as e:
+        raise ParameterError(
+            f"cannot read {rho2_grid!r}", where="--rho2-grid", fix="e.g. 0.001,0.01,0.1"
+        ) from e
+    if cv and (len(grid) < 2 or min(grid) < 0):
+        raise ParameterError(f"{grid}", where="--rho2-grid", fix="give at least two values >= 0")
+    executor = executor_from_options(workers, scheduler, cluster, cluster_config).resolved()
+    return {"grid": grid, "executor": executor, "on_cluster": print_dashboard}
+
+
+def _run_cv(
+    data: str,
+    out: Path,
+    k: int,
+    rho2: float,
+    degree_mu: int,
+    degree_j0: int,
+    max_iter: int,
+    seed: int,
+    uq: dict,
+) -> float:
+    """Cross-validate rho2 into OUT/cv; return the one-standard-error choice."""
+    from ..pipelines._uq import cross_validate_kinetics
+
+    with progress(f"cross-validation ({uq['executor'].kind})") as update:
+        cvr = cross_validate_kinetics(
+            data, out / "cv", k=k, rho2_grid=uq["grid"], seed=seed,
+            executor=uq["executor"], progress=update, on_cluster=uq["on_cluster"],
+            rho2=rho2, degree_mu=degree_mu, degree_j0=degree_j0, max_iter=max_iter,
+        )  # fmt: skip
+    r = cvr["results"]
+    console.print(
+        f"cross-validation: rho2 = {r['chosen_rho2']:.3g} (one-SE rule; minimum at "
+        f"{r['best_rho2']:.3g}), validation RMSE {r['val_rmse_at_choice']:.4g} ± "
+        f"{r['val_rmse_se_at_choice']:.2g}; wrote {out / 'cv'}"
+    )
+    return float(r["chosen_rho2"])

@@ -60,6 +60,7 @@ def train_denoiser(
     callback: Callback | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     checkpoint_every: int = 200,
+    members: Any = None,
 ) -> Denoiser:
     """Train a self-supervised denoiser on noisy data alone.
 
@@ -117,6 +118,12 @@ def train_denoiser(
         directory and settings resumes from it.
     checkpoint_every
         Steps between checkpoints.
+    members
+        Train only these ensemble members (indices in ``0..ensemble-1``; default all).
+        A member's initialisation, frame resample and batches depend only on ``key`` and
+        its index, so members trained separately (one job each, e.g. by
+        ``operando.pipelines._uq.train_denoiser_ensemble`` on several workers) are the
+        members of the full ensemble. The result holds just these models.
 
     Returns
     -------
@@ -228,7 +235,12 @@ def train_denoiser(
     t0 = time.perf_counter()
     models = []
     losses = np.full((ensemble, total), np.nan, dtype=np.float32)
-    for member in range(ensemble):
+    todo = range(ensemble) if members is None else [int(m) for m in members]
+    if any(not 0 <= m < ensemble for m in todo):
+        raise ParameterError(
+            f"members {list(todo)}", where="train_denoiser: members", fix=f"in 0..{ensemble - 1}"
+        )
+    for member in todo:
         k_init = jr.fold_in(raw_key, 2 * member)
         k_train = jr.fold_in(raw_key, 2 * member + 1)
         weights = _frame_weights(jr.fold_in(k_train, 1_000_003), n, cfg)

@@ -1,0 +1,168 @@
+"""Benchmark: speed-up of a bootstrap with 1 vs 2 local workers, and the Dask per-job overhead.
+
+Issue 6 asks for the speed-up of a 16-fit bootstrap of small fits with 1 vs 2 local
+workers on 2 cores (target >= 1.6x) and for the overhead per job of the Dask layer
+(:func:`operando.pipelines._parallel.map_jobs`) versus a plain loop.
+
+* ``bootstrap``: ``--fits`` bootstrap refits of
+  :func:`operando.pipelines._uq.bootstrap_selftest_fit` (a 4-parameter nonlinear
+  least-squares fit to ``--points`` resampled points) run (a) serially in this process
+  (``map_jobs`` with the serial executor, i.e. a plain loop plus the result bookkeeping)
+  and (b) on a fresh ``LocalCluster`` of ``--workers`` processes, including the cluster
+  start-up and each worker's compilation, which is what a user waits for ("cold"), and
+  (c) on a running cluster whose workers have already compiled the fit ("warm": the
+  steady state of long runs, where start-up is amortised). The results of (a), (b) and
+  (c) are compared (they should be identical).
+* ``overhead``: ``--noop-jobs`` jobs of :func:`operando.pipelines._parallel.wait_seconds`
+  with 0 s through an already started 1-worker cluster vs a plain Python loop calling the
+  same function; the difference per job is the scheduling/serialisation overhead.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_parallel.py [--fits 16] [--workers 2] [--points 100000]
+
+writes ``benchmarks/results/parallel_bootstrap.json``. The record holds the load average
+before and after: on a shared machine the speed-up is meaningless unless the cores are
+idle (rerun it then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results" / "parallel_bootstrap.json"
+
+
+def _bootstrap(fits: int, workers: int, points: int) -> dict:
+    from distributed import Client, LocalCluster
+
+    from operando.pipelines._parallel import WORKER_ENV, ExecutorConfig, map_jobs
+    from operando.pipelines._uq import bootstrap_selftest_fit
+
+    jobs = {f"b{b:03d}": {"b": b, "n": points} for b in range(fits)}
+    t0 = time.perf_counter()
+    serial = map_jobs(bootstrap_selftest_fit, jobs, executor=ExecutorConfig("serial"))
+    t_serial = time.perf_counter() - t0
+    # cold: what a user waits for (cluster start, imports and compilation in each worker)
+    t0 = time.perf_counter()
+    cold = map_jobs(bootstrap_selftest_fit, jobs, executor=ExecutorConfig("local", workers=workers))
+    t_cold = time.perf_counter() - t0
+    # warm: the same batch on a running cluster whose workers have compiled the fit
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            env=dict(WORKER_ENV),
+            dashboard_address=":0",
+        ) as cluster,  # fmt: skip
+        Client(cluster) as client,
+    ):
+        for addr in client.scheduler_info()["workers"]:
+            client.submit(bootstrap_selftest_fit, 10_000, points, workers=[addr],
+                          pure=False).result()  # fmt: skip
+        t0 = time.perf_counter()
+        warm = map_jobs(
+            bootstrap_selftest_fit, jobs,
+            executor=ExecutorConfig("scheduler", scheduler=cluster.scheduler_address),
+        )  # fmt: skip
+        t_warm = time.perf_counter() - t0
+    diff = max(
+        abs(res[j][k] - serial[j][k])
+        for res in (cold, warm)
+        for j in jobs
+        for k in ("a", "b", "c", "w")
+    )
+    return {
+        "fits": fits,
+        "points": points,
+        "workers": workers,
+        "serial_s": t_serial,
+        "parallel_cold_s": t_cold,
+        "parallel_warm_s": t_warm,
+        "speedup_cold": t_serial / t_cold,
+        "speedup_warm": t_serial / t_warm,
+        "target_speedup": 1.6,
+        "max_abs_difference": diff,
+        "worker_processes": len({r["pid"] for r in cold.values()}),
+    }
+
+
+def _overhead(n: int) -> dict:
+    from distributed import Client, LocalCluster
+
+    from operando.pipelines._parallel import WORKER_ENV, wait_seconds
+
+    t0 = time.perf_counter()
+    for _ in range(n):
+        wait_seconds(0.0)
+    loop_s = time.perf_counter() - t0
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            env=dict(WORKER_ENV),
+            dashboard_address=":0",
+        ) as cluster,  # fmt: skip
+        Client(cluster) as client,
+    ):
+        client.submit(wait_seconds, 0.0, pure=False).result()  # warm the worker
+        t0 = time.perf_counter()
+        futures = [client.submit(wait_seconds, 0.0, pure=False) for _ in range(n)]
+        client.gather(futures)
+        dask_s = time.perf_counter() - t0
+    return {
+        "jobs": n,
+        "loop_s": loop_s,
+        "dask_s": dask_s,
+        "overhead_per_job_ms": 1e3 * (dask_s - loop_s) / n,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fits", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--points", type=int, default=100000)
+    ap.add_argument("--noop-jobs", type=int, default=200)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args()
+
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    load0 = os.getloadavg()
+    record = {
+        "benchmark": "parallel_bootstrap",
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
+        "load_average_start": load0,
+        "bootstrap": _bootstrap(args.fits, args.workers, args.points),
+        "overhead": _overhead(args.noop_jobs),
+        "load_average_end": os.getloadavg(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    b, o = record["bootstrap"], record["overhead"]
+    print(
+        f"bootstrap of {b['fits']} fits: serial {b['serial_s']:.1f} s; {b['workers']} workers "
+        f"{b['parallel_cold_s']:.1f} s from cold (speed-up {b['speedup_cold']:.2f}x), "
+        f"{b['parallel_warm_s']:.1f} s warm (speed-up {b['speedup_warm']:.2f}x; target 1.6x); "
+        f"max |difference| {b['max_abs_difference']:.1e}"
+    )
+    print(
+        f"Dask overhead: {o['overhead_per_job_ms']:.2f} ms/job ({o['jobs']} no-op jobs: "
+        f"loop {o['loop_s']:.3f} s, Dask {o['dask_s']:.3f} s)"
+    )
+    print(f"load average: start {load0}, end {record['load_average_end']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
