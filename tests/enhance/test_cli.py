@@ -105,3 +105,28 @@ def test_train_apply_evaluate_end_to_end(tmp_path):
     table = json.loads((ev / "metrics.json").read_text())
     assert {"bicubic", "indi_1", "indi_2", "reference"} <= set(table)
     assert (ev / "crops.png").is_file() and (ev / "profiles.png").is_file()
+
+
+def test_enhance_stage_in_a_run_and_its_report_section(tmp_path, model_dir):
+    """``stages.enhance`` hands the enhanced volume on; the report gets an InDI section."""
+    from operando.pipelines import run_pipeline
+    from operando.report import build_report
+
+    rng = np.random.default_rng(1)
+    vol = 0.5 + 0.15 * rng.normal(size=(3, 16, 16))
+    write_dataset(
+        make_dataset(vol, dims=("z", "y", "x"), pixel_size=100.0, pixel_unit="nm"),
+        tmp_path / "lq.nc",
+    )
+    (tmp_path / "run.yaml").write_text(
+        "input: {file: lq.nc}\nstages:\n  enhance: {model: model, steps: 2}\n"
+    )
+    out = tmp_path / "out"
+    rec = run_pipeline(tmp_path / "run.yaml", out)
+    stage = rec["stages"][1]
+    assert stage["name"] == "enhance" and stage["results"]["shape"] == [6, 32, 32]
+    ds = read_dataset(out / stage["dir"] / "data.nc")
+    assert ds["images"].shape == (6, 32, 32) and ds.attrs["pixel_size"] == 50.0
+    rep = build_report(out)
+    assert "enhance" in rep.section_ids()
+    assert any("InDI enhanced" in s for s in rep.learned)

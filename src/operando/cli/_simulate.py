@@ -74,3 +74,11 @@ def ch(
 from ._particles import particles_command  # noqa: E402
 
 app.command("particles")(particles_command)
+
+from ._neutron import simulate_neutron_command  # noqa: E402
+
+app.command("neutron")(simulate_neutron_command)
+
+from ._optical import simulate_optical_command  # noqa: E402
+
+app.command("optical")(simulate_optical_command)

@@ -40,7 +40,7 @@ READERS: dict[str, Reader] = {}
 #: Modules that register instrument readers (``.hdr`` ALS SDF, NeXus, CXI, ...). They sit
 #: in higher layers, so they are named here, not imported: :func:`read_dataset` imports
 #: them once, on first use, and the registry is then the same whoever called it first.
-READER_PLUGINS: list[str] = ["operando.modalities.stxm"]
+READER_PLUGINS: list[str] = ["operando.modalities.stxm", "operando.modalities.neutron"]
 _plugins_loaded = False
 
 

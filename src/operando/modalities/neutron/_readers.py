@@ -253,7 +253,11 @@ def _is_data_exchange(path: Path) -> bool:
 
     try:
         with h5py.File(path, "r") as f:
-            return "/exchange/data" in f
+            # All three arrays: a file with projections only is read by the generic HDF5
+            # reader (``file.h5:/exchange/data``), which says how to name the array.
+            return all(
+                k in f for k in ("/exchange/data", "/exchange/data_white", "/exchange/data_dark")
+            )
     except OSError:
         return False
 
