@@ -100,7 +100,11 @@ def learn(
     ] = "plane_stress",
     strain_format: Annotated[
         str,
-        typer.Option("--strain-format", help="array, or py4dstem (needs py4DSTEM installed)."),
+        typer.Option(
+            "--strain-format",
+            help="array, or py4dstem: a strain map saved by py4DSTEM (EMD/HDF5; read without "
+            "py4DSTEM; e_xx, e_yy, e_xy taken as aa, cc, ac; mask 0 -> outside).",
+        ),
     ] = "array",
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:

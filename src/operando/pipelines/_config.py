@@ -309,6 +309,9 @@ class StrainConfig(_Strict):
     mode: Literal["plane_stress", "plane_strain"] = Field(
         "plane_stress", description="2D elasticity mode."
     )
+    strain_format: Literal["array", "py4dstem"] = Field(
+        "array", description="Strain files: arrays, or py4DSTEM strain-map files."
+    )
 
 
 # -------------------------------------------------------------------------------- registry

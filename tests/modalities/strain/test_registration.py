@@ -76,17 +76,6 @@ def test_load_maps(tmp_path):
         load_strain_map(tmp_path / "missing.npy")
 
 
-def test_py4dstem_missing_is_a_clear_error(tmp_path):
-    try:
-        import py4DSTEM  # noqa: F401
-
-        pytest.skip("py4DSTEM is installed")
-    except ImportError:
-        pass
-    with pytest.raises(FileFormatError, match="py4DSTEM is not installed"):
-        load_strain_map(tmp_path / "x.h5", fmt="py4dstem")
-
-
 @pytest.mark.slow
 def test_outline_term_registers_a_single_interface_particle():
     # One straight interface fixes only its own position; the Dice term on the particle

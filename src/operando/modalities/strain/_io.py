@@ -1,4 +1,12 @@
-"""Reading strain and composition maps (arrays; py4DSTEM outputs optional)."""
+"""Reading strain and composition maps (arrays, and py4DSTEM strain-map files).
+
+py4DSTEM (>= 0.14) saves a strain map as an EMD 1.0 HDF5 file (the ``emdfile`` layout):
+a group with ``emd_group_type = "array"`` holding ``data`` of shape ``(slices, rows, cols)``
+and a ``dim*`` dataset named ``_labels_`` with the slice labels ``e_xx, e_yy, e_xy,
+theta, mask, error``. :func:`read_py4dstem_strain` reads that layout with h5py, so
+py4DSTEM (a large dependency tree) is not needed to read its outputs; the test file in
+``tests/modalities/strain/data`` was written by py4DSTEM 0.14.18 itself.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,7 @@ import numpy as np
 
 from ...errors import DataError, FileFormatError
 
-__all__ = ["load_composition_map", "load_strain_map"]
+__all__ = ["load_composition_map", "load_strain_map", "read_py4dstem_strain"]
 
 _COMPONENTS = ("aa", "cc", "ac")
 
@@ -84,29 +92,18 @@ def load_strain_map(spec: str | os.PathLike[str], *, fmt: str = "array") -> np.n
         File (``file.h5:/key`` for one HDF5 dataset). Accepted layouts:
         ``(rows, cols, 3)`` or ``(3, rows, cols)``.
     fmt
-        ``"array"`` or ``"py4dstem"`` (a py4DSTEM strain-map file; needs py4DSTEM).
+        ``"array"`` or ``"py4dstem"`` (a py4DSTEM strain-map file, read without
+        py4DSTEM: see :func:`read_py4dstem_strain`).
 
     Raises
     ------
     FileFormatError
-        Missing/unknown file, or py4DSTEM requested but not installed.
+        Missing/unknown file or format.
     DataError
         Wrong shape.
     """
     if fmt == "py4dstem":
-        try:
-            import py4DSTEM  # noqa: F401
-        except ImportError as e:
-            raise FileFormatError(
-                "py4DSTEM is not installed",
-                where=str(spec),
-                fix="pip install py4DSTEM, or export e_xx, e_yy, e_xy as a (3, rows, cols) .npy",
-            ) from e
-        raise FileFormatError(
-            "py4DSTEM strain-map import is not implemented yet",
-            where=str(spec),
-            fix="export e_xx, e_yy, e_xy as a (3, rows, cols) .npy",
-        )
+        return read_py4dstem_strain(spec)
     if fmt != "array":
         raise FileFormatError(
             f"unknown strain format {fmt!r}", where=str(spec), fix="array|py4dstem"
@@ -131,3 +128,78 @@ def load_composition_map(spec: str | os.PathLike[str]) -> np.ndarray:
     if a.ndim != 2:
         raise DataError(f"composition map has shape {a.shape}", where=str(spec), fix="(rows, cols)")
     return a
+
+
+_P4_LABELS = ("e_xx", "e_yy", "e_xy")
+
+
+def read_py4dstem_strain(spec: str | os.PathLike[str]) -> np.ndarray:
+    """Strain map ``(rows, cols, 3)`` from a py4DSTEM strain-map file (EMD 1.0 / HDF5).
+
+    ``(e_xx, e_yy, e_xy)`` become ``(aa, cc, ac)``: rotate the map to the crystal frame in
+    py4DSTEM first (``StrainMap.get_strain(..., rotation)`` or the ``theta`` slice), so that
+    x is along a and y along c. ``e_xy`` is taken as the tensor shear (py4DSTEM's
+    convention). Pixels where the ``mask`` slice is 0 become NaN (outside the particle).
+    ``file.h5:/path/to/group`` selects one of several strain maps.
+
+    Raises
+    ------
+    FileFormatError
+        Missing file, not HDF5, or no array group with slices ``e_xx, e_yy, e_xy``.
+    """
+    import h5py
+
+    from ...io import split_spec
+
+    path, key = split_spec(spec)
+    if not path.exists():
+        raise FileFormatError("file does not exist", where=str(path), fix="check the path")
+    fix = "save the StrainMap with py4DSTEM.save(path, strainmap), or pass a .npy (rows, cols, 3)"
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise FileFormatError(f"cannot be opened as HDF5 ({e})", where=str(path), fix=fix) from e
+    with f:
+        found: dict[str, tuple[np.ndarray, list[str]]] = {}
+
+        def visit(name: str, obj: object) -> None:
+            if not isinstance(obj, h5py.Group) or obj.attrs.get("emd_group_type") != "array":
+                return
+            if "data" not in obj:
+                return
+            for dname in obj:
+                d = obj[dname]
+                if dname.startswith("dim") and d.attrs.get("name") == "_labels_":
+                    labels = [v.decode() if isinstance(v, bytes) else str(v) for v in d[()]]
+                    if all(k in labels for k in _P4_LABELS):
+                        found[name] = (np.asarray(obj["data"][()], float), labels)
+
+        f.visititems(visit)
+    if key is not None:
+        k = key.strip("/")
+        if k not in found:
+            raise FileFormatError(
+                f"has no strain map at '{key}' (strain maps: {sorted(found) or 'none'})",
+                where=str(path),
+                fix=fix,
+            )
+        found = {k: found[k]}
+    if len(found) != 1:
+        raise FileFormatError(
+            "holds no py4DSTEM strain map (an array with slices e_xx, e_yy, e_xy)"
+            if not found
+            else f"holds several strain maps {sorted(found)}",
+            where=str(path),
+            fix=fix if not found else f"name one: '{path}:/{sorted(found)[0]}'",
+        )
+    data, labels = next(iter(found.values()))
+    if data.ndim != 3 or data.shape[0] != len(labels):
+        raise FileFormatError(
+            f"strain-map data has shape {data.shape} for {len(labels)} slices",
+            where=str(path),
+            fix=fix,
+        )
+    out = np.stack([data[labels.index(k)] for k in _P4_LABELS], axis=-1)
+    if "mask" in labels:
+        out[data[labels.index("mask")] == 0] = np.nan
+    return out
