@@ -224,11 +224,9 @@ def demo(
                 out, quick=quick, progress=lambda d, t, **k: update(d, t),
                 report_writer=write_report,
             )  # fmt: skip
-        for s in record["stages"]:
-            state = "cached" if s["cached"] else f"{s['wall_s']:.1f} s"
-            console.print(f"  {s['name']:<15} {state:>10}  {s['dir']}")
-        if record.get("report"):
-            console.print(f"report: {out / record['report']}")
+        from ._run import print_run_record
+
+        print_run_record(record, out)
         console.print(f"demo chain written to {out}/")
         return
     from ..pipelines import run_demo

@@ -58,12 +58,17 @@ def run_command(
                 err_console.print(f"stage {done + 1}/{total}: {stage}")
 
         record = run_pipeline(cfg, out, progress=_update, report_writer=write_report)
+    print_run_record(record, out)
+    console.print(f"run written to {out}/ (summary: {out / 'summary.json'})")
+
+
+def print_run_record(record: dict, out: Path) -> None:
+    """Print the stages of a finished run (computed or cached) and where its report is."""
     for s in record["stages"]:
         state = "cached" if s["cached"] else f"{s['wall_s']:.1f} s"
         console.print(f"  {s['name']:<15} {state:>10}  {s['dir']}")
     if record.get("report"):
         console.print(f"report: {out / record['report']}")
-    console.print(f"run written to {out}/ (summary: {out / 'summary.json'})")
 
 
 def report_command(
