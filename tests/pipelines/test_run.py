@@ -238,3 +238,24 @@ def test_demo_config_prints_a_valid_chain_config(capsys):
         cfg = parse_config(capsys.readouterr().out)
         names = cfg.stage_names()
         assert names[:3] == ["composition", "denoise", "learn_kinetics"] and names[-1] == "report"
+
+
+@pytest.mark.slow  # ~1 min idle: the quick pipeline demo end to end
+def test_quick_demo_writes_the_report(tmp_path, capsys):
+    """``operando demo --quick``: the whole chain, its report and a cached second run."""
+    from operando.cli import main
+
+    out = tmp_path / "demo"
+    for _ in range(2):
+        with pytest.raises(SystemExit) as e:
+            main(["demo", "--quick", "--out", str(out)])
+        assert e.value.code in (0, None)
+    text = capsys.readouterr().out
+    assert "report:" in text and "cached" in text  # the second run reused every stage
+    html = (out / "report.html").read_text()
+    for title in ("What was learned", "Composition", "Denoising", "Learned kinetics"):
+        assert title in html
+    rec = json.loads((out / "run.json").read_text())
+    kin = next(s for s in rec["stages"] if s["name"] == "learn_kinetics")["results"]
+    # the quick fit is rough but must be finite and correlated with the truth
+    assert np.isfinite(kin["j0_rel_rmse"]) and kin["lnk_corr"] > 0.3

@@ -177,64 +177,65 @@ def metrics(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("demo"),
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (run.seed).")] = 0,
     quick: Annotated[bool, typer.Option("--quick", help="Smaller, faster version.")] = False,
-    chain: Annotated[
+    ch: Annotated[
         bool,
         typer.Option(
-            "--chain",
-            help="Run the full pipeline chain instead (simulated LiFePO4 particles -> STXM "
-            "stacks -> composition -> denoise -> learn kinetics -> bootstrap -> HTML report).",
+            "--ch",
+            help="Run the Cahn–Hilliard demo instead (simulate, composite noise, PSNR/SSIM, "
+            "learn mu_h(c) and D(c) from clean snapshots; about a minute).",
         ),
     ] = False,
     config: Annotated[
         bool,
         typer.Option(
             "--config",
-            help="Print the YAML config of the --chain demo (a starting point for "
+            help="Print the YAML config of the pipeline demo (a starting point for "
             "'operando run') and exit.",
         ),
     ] = False,
 ) -> None:
     """Run the end-to-end demo on built-in synthetic data with known truth.
 
-    Default: simulates a Cahn–Hilliard phase-separation series, corrupts it with the
-    paper's composite noise, measures image quality, learns mu_h(c) and D(c) back from a
-    small clean series and writes OUT/ with the data, summary.json and figures (about a
-    minute).
+    Default: the whole pipeline as an ordinary 'operando run' config (print it with
+    --config): simulate LiFePO4 particles through (dis)charge with known kinetics, render
+    them as noisy STXM stacks, compute composition maps, denoise them (N2V), learn mu_h(c),
+    j0(c) and k(x, y), run a small particle bootstrap and write OUT/report.html. About 3
+    minutes on 2 cores (--quick: two tiny particles, no bootstrap, about 1 minute). Stages
+    are cached in OUT/stages/, so a second run reuses them. The demo-sized kinetics fit is
+    rough: the report compares it with the truth.
 
-    --chain: the full pipeline on simulated LiFePO4 particles seen by STXM, cached per
-    stage, ending in OUT/report.html (several minutes; --quick: two tiny particles, no
-    bootstrap). The learned laws of this demo-sized run are rough: see the report's
-    numbers against the truth.
+    --ch: the Cahn–Hilliard demo: simulate a phase-separation series, corrupt it with the
+    paper's composite noise, measure PSNR/SSIM, learn mu_h(c) and D(c) back from a small
+    clean series, and write OUT/ with the data, summary.json and figures.
     """
     if config:
         from ..pipelines import demo_config_yaml
 
-        typer.echo(demo_config_yaml(quick), nl=False)
+        typer.echo(demo_config_yaml(quick, seed), nl=False)
         return
     from ._common import progress
 
-    if chain:
-        from ..pipelines import run_demo_chain
-        from ..report import write_report
+    if ch:
+        from ..pipelines import run_demo
 
-        with progress("demo chain") as update:
-            record = run_demo_chain(
-                out, quick=quick, progress=lambda d, t, **k: update(d, t),
-                report_writer=write_report,
-            )  # fmt: skip
-        from ._run import print_run_record
-
-        print_run_record(record, out)
-        console.print(f"demo chain written to {out}/")
+        with progress("demo") as update:
+            summary = run_demo(out, seed=seed, quick=quick, progress=update)
+        for line in summary["results"].get("highlights", []):
+            console.print(f"  {line}")
+        console.print(f"demo written to {out}/ (summary: {out / 'summary.json'})")
         return
-    from ..pipelines import run_demo
+    from ..pipelines import run_demo_chain
+    from ..report import write_report
+    from ._run import print_run_record
 
     with progress("demo") as update:
-        summary = run_demo(out, seed=seed, quick=quick, progress=update)
-    for line in summary["results"].get("highlights", []):
-        console.print(f"  {line}")
+        record = run_demo_chain(
+            out, quick=quick, seed=seed, progress=lambda d, t, **k: update(d, t),
+            report_writer=write_report,
+        )  # fmt: skip
+    print_run_record(record, out)
     console.print(f"demo written to {out}/ (summary: {out / 'summary.json'})")
 
 

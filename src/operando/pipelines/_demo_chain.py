@@ -45,13 +45,15 @@ DEMO_CHAIN_SETTINGS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
-def demo_config_yaml(quick: bool = False) -> str:
+def demo_config_yaml(quick: bool = False, seed: int = 0) -> str:
     """The YAML config the demo runs (``operando demo --config`` prints it).
 
     Parameters
     ----------
     quick
         The small variant (two tiny particles, no bootstrap).
+    seed
+        ``run.seed`` (simulation, noise, denoiser and bootstrap seeds derive from it).
 
     Returns
     -------
@@ -72,7 +74,7 @@ def demo_config_yaml(quick: bool = False) -> str:
 # Run your own copy with: operando run demo.yaml --out runs/demo
 run:
   name: demo{"-quick" if quick else ""}
-  seed: 0
+  seed: {seed}
 input:
   simulate:
     kind: stxm-particles       # simulate_particles rendered as Poisson STXM stacks
@@ -113,6 +115,7 @@ def run_demo_chain(
     out: str | os.PathLike[str],
     *,
     quick: bool = False,
+    seed: int = 0,
     progress: Callable[..., None] | None = None,
     report_writer: Callable[[Path, Any], Path] | None = None,
 ) -> dict[str, Any]:
@@ -124,6 +127,8 @@ def run_demo_chain(
         Run directory.
     quick
         The small variant.
+    seed
+        The run seed (see :func:`demo_config_yaml`).
     progress
         ``update(done, total, stage=NAME)``.
     report_writer
@@ -138,5 +143,5 @@ def run_demo_chain(
     from ._config import parse_config
     from ._run import run_pipeline
 
-    cfg = parse_config(demo_config_yaml(quick), source="operando demo config")
+    cfg = parse_config(demo_config_yaml(quick, seed), source="operando demo config")
     return run_pipeline(cfg, out, progress=progress, report_writer=report_writer)
