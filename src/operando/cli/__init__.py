@@ -16,7 +16,14 @@ import typer
 
 from .._version import __version__
 from ..errors import OperandoError
-from ._common import ParallelOptions, console, err_console
+from ._common import (
+    ClusterConfigOpt,
+    ClusterOpt,
+    SchedulerOpt,
+    WorkersOpt,
+    console,
+    err_console,
+)
 
 __all__ = ["app", "main"]
 
@@ -245,18 +252,10 @@ def demo(
 @app.command("cluster-check")
 def cluster_check(
     jobs: Annotated[int, typer.Option("--jobs", help="Number of small fits to run.")] = 8,
-    workers: Annotated[
-        int | None, typer.Option("--workers", help=ParallelOptions["workers"])
-    ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help=ParallelOptions["scheduler"])
-    ] = None,
-    cluster: Annotated[
-        str | None, typer.Option("--cluster", help=ParallelOptions["cluster"])
-    ] = None,
-    cluster_config: Annotated[
-        str | None, typer.Option("--cluster-config", help=ParallelOptions["cluster_config"])
-    ] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    cluster: ClusterOpt = None,
+    cluster_config: ClusterConfigOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Check a Dask cluster: run small fits on it and serially, and compare the numbers.

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from typing import Annotated
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -29,7 +31,17 @@ from rich.progress import (
 console = Console()
 err_console = Console(stderr=True)
 
-__all__ = ["ParallelOptions", "console", "err_console", "executor_from_options", "progress"]
+__all__ = [
+    "ClusterConfigOpt",
+    "ClusterOpt",
+    "ParallelOptions",
+    "SchedulerOpt",
+    "WorkersOpt",
+    "console",
+    "err_console",
+    "executor_from_options",
+    "progress",
+]
 
 
 @contextlib.contextmanager
@@ -86,3 +98,11 @@ ParallelOptions = {
     "cluster": "Cluster type: 'local' (default) or 'slurm' (needs --cluster-config).",
     "cluster_config": "YAML file of dask_jobqueue.SLURMCluster options (see docs/parallel.md).",
 }
+
+#: The four parallel options every command that runs many fits takes (default ``None``).
+WorkersOpt = Annotated[int | None, typer.Option("--workers", help=ParallelOptions["workers"])]
+SchedulerOpt = Annotated[str | None, typer.Option("--scheduler", help=ParallelOptions["scheduler"])]
+ClusterOpt = Annotated[str | None, typer.Option("--cluster", help=ParallelOptions["cluster"])]
+ClusterConfigOpt = Annotated[
+    str | None, typer.Option("--cluster-config", help=ParallelOptions["cluster_config"])
+]

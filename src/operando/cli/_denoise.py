@@ -15,7 +15,13 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from ._common import ParallelOptions, console, err_console
+from ._common import (
+    ClusterConfigOpt,
+    ClusterOpt,
+    SchedulerOpt,
+    console,
+    err_console,
+)
 
 __all__ = ["denoise_command"]
 
@@ -85,15 +91,9 @@ def denoise_command(
             "in this process). Finished members are kept in CHECKPOINT_DIR/ensemble-jobs.",
         ),
     ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help=ParallelOptions["scheduler"])
-    ] = None,
-    cluster: Annotated[
-        str | None, typer.Option("--cluster", help=ParallelOptions["cluster"])
-    ] = None,
-    cluster_config: Annotated[
-        str | None, typer.Option("--cluster-config", help=ParallelOptions["cluster_config"])
-    ] = None,
+    scheduler: SchedulerOpt = None,
+    cluster: ClusterOpt = None,
+    cluster_config: ClusterConfigOpt = None,
 ) -> None:
     """Denoise a dataset with a self-supervised network trained on the noisy data itself.
 

@@ -12,7 +12,14 @@ from typing import Annotated
 
 import typer
 
-from ._common import ParallelOptions, console, progress
+from ._common import (
+    ClusterConfigOpt,
+    ClusterOpt,
+    SchedulerOpt,
+    WorkersOpt,
+    console,
+    progress,
+)
 
 __all__ = ["kinetics_command"]
 
@@ -117,18 +124,10 @@ def kinetics_command(
         int, typer.Option("--hmc-samples", min=10, help="Warm-up and kept draws per chain.")
     ] = 300,
     seed: Annotated[int, typer.Option("--seed", help="Seed of folds, resamples and HMC.")] = 0,
-    workers: Annotated[
-        int | None, typer.Option("--workers", help=ParallelOptions["workers"])
-    ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help=ParallelOptions["scheduler"])
-    ] = None,
-    cluster: Annotated[
-        str | None, typer.Option("--cluster", help=ParallelOptions["cluster"])
-    ] = None,
-    cluster_config: Annotated[
-        str | None, typer.Option("--cluster-config", help=ParallelOptions["cluster_config"])
-    ] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    cluster: ClusterOpt = None,
+    cluster_config: ClusterConfigOpt = None,
 ) -> None:
     """Learn the exchange current j0(c), the free energy mu_h(c) and ln k(x, y) per particle.
 

@@ -13,7 +13,14 @@ from typing import Annotated
 
 import typer
 
-from ._common import ParallelOptions, console, progress
+from ._common import (
+    ClusterConfigOpt,
+    ClusterOpt,
+    SchedulerOpt,
+    WorkersOpt,
+    console,
+    progress,
+)
 
 __all__ = ["app"]
 
@@ -115,18 +122,10 @@ def ch(
         ),
     ] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap resamples.")] = 0,
-    workers: Annotated[
-        int | None, typer.Option("--workers", help=ParallelOptions["workers"])
-    ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help=ParallelOptions["scheduler"])
-    ] = None,
-    cluster: Annotated[
-        str | None, typer.Option("--cluster", help=ParallelOptions["cluster"])
-    ] = None,
-    cluster_config: Annotated[
-        str | None, typer.Option("--cluster-config", help=ParallelOptions["cluster_config"])
-    ] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    cluster: ClusterOpt = None,
+    cluster_config: ClusterConfigOpt = None,
 ) -> None:
     """Learn mu_h(c) and D(c) of the Cahn–Hilliard equation from snapshots.
 
