@@ -87,6 +87,9 @@ class ParticleSimulation(_Strict):
     half_cycles: tuple[int, int] = Field((1, 3), description="Half-cycles per particle.")
     frames: tuple[int, int] = Field((4, 10), description="Frames per half-cycle.")
     noise: float = Field(0.07, ge=0, description="Gaussian pixel noise of the composition.")
+    ic_noise: float = Field(
+        0.002, ge=0, description="Perturbation of each half-cycle's initial state."
+    )
     seed: int | None = Field(None, description="Seed (default: run.seed).")
 
 
@@ -203,6 +206,9 @@ class LearnKineticsConfig(_Strict):
     n_kl: int = Field(20, ge=0, description="Karhunen–Loève modes of ln k per particle.")
     shooting: Literal["both", "single", "multiple"] = Field("both", description="Shooting.")
     dt_max: float = Field(0.01, gt=0, description="Largest Euler step (hours).")
+    smooth_initial: float = Field(
+        0.0, ge=0, description="Gaussian blur (px) of each half-cycle's first frame (noisy data)."
+    )
 
 
 class UQConfig(_Strict):

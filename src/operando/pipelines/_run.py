@@ -190,6 +190,7 @@ def _run_input(ctx: StageContext, opts: Any) -> StageOutput:
             ds = simulate_particles(
                 sim.n_particles, noise=sim.noise, seed=ctx.seed, mean_area=sim.mean_area,
                 half_cycles=tuple(sim.half_cycles), frames=tuple(sim.frames),
+                ic_noise=sim.ic_noise,
             )  # fmt: skip
         elif isinstance(sim, CHSimulation):
             ds = _simulate_ch(sim, ctx.seed)
@@ -238,7 +239,7 @@ def _simulate_stxm_particles(sim: StxmParticleSimulation, seed: int) -> xr.Datas
 
     comp = simulate_particles(
         sim.n_particles, noise=sim.noise, seed=seed, mean_area=sim.mean_area,
-        half_cycles=tuple(sim.half_cycles), frames=tuple(sim.frames),
+        half_cycles=tuple(sim.half_cycles), frames=tuple(sim.frames), ic_noise=sim.ic_noise,
     )  # fmt: skip
     refs = model_references()
     energies = np.linspace(sim.energy_range[0], sim.energy_range[1], sim.n_energies)
