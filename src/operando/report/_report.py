@@ -400,6 +400,64 @@ def _enhance_section(d: Path, summary: dict[str, Any], view: _RunView) -> Sectio
     return Section("enhance", "InDI enhancement", _table(rows), figs)
 
 
+def _neutron_section(d: Path, summary: dict[str, Any], view: _RunView) -> Section:
+    res = summary.get("results", {})
+    af, win = res.get("active_fraction", {}), res.get("active_window_rows", {})
+    raw = res.get("active_fraction_raw", {})
+    head = "<tr><th>half-cycle / electrode</th><th>active fraction</th><th>active rows</th>"
+    head += "<th>raw (before denoising)</th></tr>" if raw else "</tr>"
+    rows = "".join(
+        f"<tr><td>{_esc(k)}</td><td>{_esc(_fmt(v))}</td><td>{_esc(win.get(k))}</td>"
+        + (f"<td>{_esc(_fmt(raw.get(k)))}</td>" if raw else "")
+        + "</tr>"
+        for k, v in af.items()
+    )
+    keys = ("frames", "half_cycles", "sequestered_rows", "dynamic_variability",
+            "dynamic_variability_raw", "variability_reduction",
+            "truth_active_fraction_max_abs_error", "truth_sequestered_rows")  # fmt: skip
+    body = (
+        "<p>Neutron radiography: attenuation maps, per-half-cycle change of the macroscopic "
+        "cross-section (profiles), electrode activity (Otsu) and sequestered lithium.</p>"
+        f"<table>{head}{rows}</table>" + _table([(k, res[k]) for k in keys if k in res])
+    )
+    figs = [(f"neutron_{p.stem}", p.read_bytes(), "") for p in sorted(d.glob("*.png"))]
+    return Section("neutron", "Neutron radiography: transport, activity, sequestration", body, figs)
+
+
+def _optical_section(d: Path, summary: dict[str, Any], view: _RunView) -> Section:
+    res = summary.get("results", {})
+    rows: list[tuple[str, Any]] = [
+        (k, res[k])
+        for k in (
+            "frames",
+            "n_particles",
+            "labels_source",
+            "soc_first",
+            "soc_last",
+            "drift_max_px",
+        )
+        if k in res
+    ]
+    fit = res.get("size_fit_um") or {}
+    rows += [(f"size distribution (V/A, µm): {k}", v) for k, v in fit.items() if k != "n"]
+    rows += [(f"phase fraction, last frame: {k}", v)
+             for k, v in (res.get("phase_fractions_last") or {}).items()]  # fmt: skip
+    cmp = res.get("soc_vs_echem") or {}
+    rows += [(f"image SOC vs electrochemistry: {k}", v) for k, v in cmp.items()
+             if isinstance(v, int | float)]  # fmt: skip
+    q = res.get("segmentation_quality") or {}
+    rows += [(f"segmentation vs reference: {k}", v) for k, v in q.items()
+             if isinstance(v, int | float)]  # fmt: skip
+    body = (
+        "<p>Colour optical video of graphite: particle segmentation, stage phase maps, "
+        "image state of charge and particle statistics.</p>" + _table(rows)
+    )
+    figs = [(f"optical_{p.stem}", p.read_bytes(), "") for p in sorted(d.glob("*.png"))]
+    return Section("optical", "Optical microscopy: phases, SOC, particles", body, figs)
+
+
+register_section("neutron", _neutron_section)
+register_section("optical", _optical_section)
 register_section("strain", _strain_section)
 register_section("enhance", _enhance_section)
 register_section("uq", _uq_section)
@@ -486,6 +544,33 @@ def _what_was_learned(view: _RunView, numbers: dict[str, Any]) -> list[str]:
         if red is not None:
             s += f"; equilibrium (M1) lowers the model error by {100 * red:.0f} % against M0"
         out.append(s + ".")
+    if "neutron" in st and "active_fraction" in st["neutron"]:
+        r = st["neutron"]
+        af = r["active_fraction"]
+        s = (
+            f"Neutron radiography over {len(r.get('half_cycles', []))} half-cycles: active "
+            f"electrode fraction from {min(af.values()):.2f} to {max(af.values()):.2f}"
+            if af
+            else "Neutron radiography"
+        )
+        if r.get("sequestered_rows"):
+            s += f"; sequestered lithium in rows {r['sequestered_rows']}"
+        if "variability_reduction" in r:
+            s += (
+                f"; denoising lowered the dynamic variability by "
+                f"{100 * r['variability_reduction']:.0f} %"
+            )
+        out.append(s + ".")
+    if "optical" in st and "n_particles" in st["optical"]:
+        r = st["optical"]
+        s = (
+            f"Optical video: {r['n_particles']} particles; image SOC from "
+            f"{r.get('soc_first', float('nan')):.2f} to {r.get('soc_last', float('nan')):.2f}"
+        )
+        rm = (r.get("soc_vs_echem") or {}).get("rmse")
+        if rm is not None:
+            s += f" (RMSE {rm:.3f} against the electrochemical SOC)"
+        out.append(s + ".")
     if "enhance" in st and "slice_consistency" in st["enhance"]:
         r = st["enhance"]
         out.append(
@@ -503,6 +588,8 @@ def _what_was_learned(view: _RunView, numbers: dict[str, Any]) -> list[str]:
             "uq",
             "strain",
             "enhance",
+            "neutron",
+            "optical",
         ):
             keys = [f"{k} {_fmt(v)}" for k, v in _scalars(r)][:4]
             if keys:
