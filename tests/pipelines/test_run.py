@@ -181,7 +181,7 @@ def test_strain_stage_and_report_section(tmp_path):
 
 @pytest.mark.slow
 def test_kinetics_chain_on_stxm_particles(tmp_path):
-    """Simulate -> STXM stacks -> composition -> denoise -> learn kinetics (tiny)."""
+    """Simulate -> STXM stacks -> composition -> denoise -> learn kinetics -> uq (tiny)."""
     text = """\
 run: {seed: 1}
 input:
@@ -192,6 +192,7 @@ stages:
   denoise: {epochs: 2, steps_per_epoch: 10, patch: 16}
   report: {}
   learn_kinetics: {max_iter: 5, degree_mu: 4, degree_j0: 3, n_kl: 5, shooting: multiple}
+  uq: {replicates: 2, max_iter: 2, workers: 1}
 """
     path = tmp_path / "k.yaml"
     path.write_text(text)
@@ -199,15 +200,16 @@ stages:
 
     rec = run_pipeline(path, tmp_path / "out", report_writer=write_report)
     names = [s["name"] for s in rec["stages"]]
-    assert names == ["input", "composition", "denoise", "learn_kinetics"]
+    assert names == ["input", "composition", "denoise", "learn_kinetics", "uq"]
     comp = rec["stages"][1]["results"]
     assert comp["composition_rmse"] < 0.05  # Poisson at 2e4 counts: ~0.015 measured
     kin = rec["stages"][3]["results"]
     assert np.isfinite(kin["train_rmse"]) and kin["iterations"] == 5
     rep = build_report(tmp_path / "out")
     assert rep.section_ids() == [
-        "overview", "data", "composition", "denoise", "learn_kinetics", "config"
+        "overview", "data", "composition", "denoise", "learn_kinetics", "uq", "config"
     ]  # fmt: skip
+    assert rec["stages"][4]["results"]["n_boot"] == 2
     assert "j0_in_band" in rep.numbers["learn_kinetics"]
     assert any("kinetics fit" in s and "relative RMSE" in s for s in rep.learned)
 

@@ -223,6 +223,11 @@ class UQConfig(_Strict):
     max_iter: int = Field(10, ge=1, description="Optimiser steps per replicate.")
     level: float = Field(0.99, gt=0, lt=1, description="Band coverage (percentile band).")
     seed: int | None = Field(None, description="Seed (default: run.seed).")
+    workers: int | None = Field(
+        None, ge=1, description="Worker processes (default: one per core; 1: serial)."
+    )
+    scheduler: str | None = Field(None, description="Existing Dask scheduler address or file.")
+    cluster_config: str | None = Field(None, description="SLURMCluster options (YAML file).")
 
 
 class ReportConfig(_Strict):
@@ -538,6 +543,9 @@ def _resolve_paths(cfg: PipelineConfig, base: Path) -> PipelineConfig:
         if st is not None:
             upd = {k: _abs(getattr(st, k), base) for k in keys if getattr(st, k) is not None}
             stages[name] = st.model_copy(update=upd)
+    uq = stages.get("uq")
+    if isinstance(uq, UQConfig) and uq.cluster_config is not None:
+        stages["uq"] = uq.model_copy(update={"cluster_config": _abs(uq.cluster_config, base)})
     enh = stages.get("enhance")
     if isinstance(enh, EnhanceConfig):
         stages["enhance"] = enh.model_copy(update={"model": _abs(enh.model, base)})

@@ -536,9 +536,12 @@ def _run_uq(ctx: StageContext, opts: UQConfig) -> StageOutput:
     learn_opts["max_iter"] = opts.max_iter
     with np.load(learn / "map_params.npz") as z:
         map_params = {k: z[k] for k in z.files}
+    from ._parallel import ExecutorConfig
+
+    executor = ExecutorConfig("auto", opts.workers, opts.scheduler, opts.cluster_config)
     res = bootstrap_kinetics(
         ctx.input, ctx.directory, n_boot=opts.replicates, seed=ctx.seed, level=opts.level,
-        map_params=map_params, **learn_opts,
+        map_params=map_params, executor=executor, **learn_opts,
     )  # fmt: skip
     return StageOutput(None, _jsonable(res["results"]), {"learn_kinetics": learn_opts})
 
