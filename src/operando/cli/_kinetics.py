@@ -89,6 +89,15 @@ def kinetics_command(
             "condition (0: as measured; ~1.5 for noisy data starting near-uniform).",
         ),
     ] = 0.0,
+    continuation: Annotated[
+        str,
+        typer.Option(
+            "--continuation",
+            help="Lower ln j0 degrees fitted first, comma-separated and increasing (e.g. "
+            "'2,4'), each by multiple shooting from the previous optimum; recommended from "
+            "the default start with --degree-j0 >= 6 ('': off).",
+        ),
+    ] = "",
     cv: Annotated[
         int,
         typer.Option(
@@ -137,8 +146,17 @@ def kinetics_command(
     --bootstrap and --hmc run many fits through the executor chosen by --workers,
     --scheduler or --cluster (docs/parallel.md); re-running with the same --out resumes.
     """
+    from ..errors import ParameterError
     from ..pipelines._kinetics import run_learn_kinetics
 
+    try:
+        degrees = tuple(int(x) for x in continuation.split(",") if x.strip())
+    except ValueError:
+        raise ParameterError(
+            f"'{continuation}' is not a list of integers",
+            where="--continuation",
+            fix="e.g. --continuation 2,4",
+        ) from None
     uq = _uq_options(cv, rho2_grid, workers, scheduler, cluster, cluster_config)
     if cv:
         rho2 = _run_cv(data, out, cv, rho2, degree_mu, degree_j0, max_iter, seed, uq)
@@ -146,7 +164,7 @@ def kinetics_command(
     with progress("learning kinetics") as update:
 
         def callback(info: object) -> None:
-            update(info.step, 2 * max_iter)  # type: ignore[attr-defined]
+            update(info.step, (2 + len(degrees)) * max_iter)  # type: ignore[attr-defined]
 
         record = run_learn_kinetics(
             data,
@@ -158,6 +176,7 @@ def kinetics_command(
             callback=callback,
             subgrid=subgrid,
             smooth_initial=smooth_initial,
+            continuation=degrees,
         )
     r = record["results"]
     line = f"{r['status']}: train RMSE {r['train_rmse']:.4g} after {r['iterations']} steps"

@@ -34,7 +34,7 @@ Unknowns
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -905,6 +905,17 @@ def _run_stage(
     return res, params
 
 
+def _pad_j0(params: Any, degree: int) -> Any:
+    """``params`` with its ln j0 coefficients zero-padded to ``degree`` (None: unchanged)."""
+    if params is None:
+        return None
+    p = dict(getattr(params, "params", params))
+    j = np.asarray(p["j0"], dtype=float)
+    if j.size < degree + 1:
+        p["j0"] = np.concatenate([j, np.zeros(degree + 1 - j.size)])
+    return p
+
+
 def learn_kinetics(
     data: xr.Dataset,
     *,
@@ -929,6 +940,7 @@ def learn_kinetics(
     params0: Any = None,
     fixed_global: Any = None,
     shooting: str = "both",
+    continuation: Sequence[int] = (),
     callback: Callable[..., None] | None = None,
     throw: bool = False,
 ) -> KineticsFit:
@@ -994,6 +1006,14 @@ def learn_kinetics(
         its measured frame, a wide basin of convergence), then single shooting (every
         half-cycle from its first frame, seed 002's formulation) from that optimum;
         ``"single"`` or ``"multiple"`` alone. ``max_iter`` applies to each stage.
+    continuation
+        Lower degrees of :math:`\ln j_0` fitted first, in increasing order, each by
+        multiple shooting from the previous optimum (coefficients zero-padded), before the
+        fit at ``degree_j0``; e.g. ``(2, 4)``. From the default initial guess a
+        high-degree :math:`\ln j_0` can take a first step into a poor basin (on the demo's
+        clean particles, degree 8 alone: ``j0_rel_rmse`` 0.64; after 2 and 4: 0.055).
+        Default: none (seed 002's single fit). Degrees below that of ``params0`` are
+        skipped (a warm start needs no continuation).
     callback
         Progress callback (:class:`~operando.inverse.IterationInfo`).
     throw
@@ -1016,9 +1036,35 @@ def learn_kinetics(
         subgrid=subgrid, smooth_initial=smooth_initial,
     )  # fmt: skip
     fixed = fixed_global is not None
+    degrees = [int(d) for d in continuation]
+    if degrees and (
+        fixed
+        or any(d < 1 for d in degrees)
+        or degrees != sorted(set(degrees))
+        or degrees[-1] >= int(degree_j0)
+    ):
+        raise ParameterError(
+            f"continuation {degrees} with degree_j0 {degree_j0}"
+            + (" and fixed_global" if fixed else ""),
+            where="learn_kinetics",
+            fix="increasing degrees >= 1 below degree_j0, without fixed_global",
+        )
     stages: list[dict[str, Any]] = []
     plan = {"both": ["multiple", "single"], "multiple": ["multiple"], "single": ["single"]}
     cur = params0
+    for d in degrees:
+        if cur is not None and np.size(getattr(cur, "params", cur)["j0"]) > d + 1:
+            continue  # a warm start of higher degree: nothing to continue from
+        S = kinetics_setup(
+            data, params0=_pad_j0(cur, d), shooting="multiple", **{**opts, "degree_j0": d}
+        )
+        res, cur = _run_stage(
+            S, rho1=rho1, rho2=rho2, fixed=False, max_iter=max_iter, rtol=rtol,
+            callback=callback,
+        )  # fmt: skip
+        stages.append({"shooting": "multiple", "degree_j0": d, **res.summary()})
+    if degrees:
+        cur = _pad_j0(cur, int(degree_j0))
     for stage in plan[shooting]:
         S = kinetics_setup(data, params0=cur, shooting=stage, **opts)
         if fixed:
@@ -1099,7 +1145,7 @@ def learn_kinetics(
         "strain": strain is not None, "clip": list(clip), "subgrid": int(subgrid),
         "smooth_initial": float(smooth_initial), "fixed_global": fixed, "n_particles": int(n_p),
         "n_half_cycles": int(prob.frames.shape[0]), "n_residuals": int(S.n_residuals),
-        "time_unit": "h", "shooting": shooting, "stages": stages,
+        "time_unit": "h", "shooting": shooting, "continuation": degrees, "stages": stages,
         "iterations": int(sum(st["iterations"] for st in stages)),
         "wall_s": time.perf_counter() - t0,
     }  # fmt: skip

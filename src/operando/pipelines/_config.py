@@ -209,6 +209,9 @@ class LearnKineticsConfig(_Strict):
     smooth_initial: float = Field(
         0.0, ge=0, description="Gaussian blur (px) of each half-cycle's first frame (noisy data)."
     )
+    continuation: list[int] = Field(
+        [], description="Lower ln j0 degrees fitted first (e.g. [2, 4]); [] for none."
+    )
 
 
 class UQConfig(_Strict):
