@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import DataError, FileFormatError, ParameterError
-from ..io import atomic_path
+from ..errors import DataError, ParameterError
+from ..io import read_model_dir, write_model_dir
+from ..io._models import MODEL_CONFIG
 from ._augment import inverse_transform, transform
 from ._config import DenoiserConfig, template_models
 from ._data import as_nchw, from_nchw
@@ -24,8 +24,6 @@ from ._unet import UMVDNet, receptive_radius
 
 __all__ = ["Denoiser", "load_denoiser"]
 
-_WEIGHTS = "weights.eqx"
-_CONFIG = "config.json"
 #: Images with more pixels than this are predicted in tiles unless ``tile`` is given.
 _AUTO_TILE_PIXELS = 512 * 512
 _AUTO_TILE = 256
@@ -208,16 +206,10 @@ class Denoiser:
 
         Returns the directory. Reload with :func:`load_denoiser`.
         """
-        d = Path(path)
-        d.mkdir(parents=True, exist_ok=True)
         meta = self.config.to_dict()
         info = {k: v for k, v in self.training.items() if k in ("time_s", "steps", "final_loss")}
         meta["training"] = info
-        with atomic_path(d / _WEIGHTS) as tmp, open(tmp, "wb") as f:
-            eqx.tree_serialise_leaves(f, self.models)
-        with atomic_path(d / _CONFIG) as tmp:
-            tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        return d
+        return write_model_dir(path, self.models, meta)
 
 
 def load_denoiser(path: str | os.PathLike[str]) -> Denoiser:
@@ -228,28 +220,16 @@ def load_denoiser(path: str | os.PathLike[str]) -> Denoiser:
     FileFormatError
         Missing directory or files, unknown schema, or weights that do not match the config.
     """
-    d = Path(path)
-    cfg_path, w_path = d / _CONFIG, d / _WEIGHTS
-    for p in (cfg_path, w_path):
-        if not p.is_file():
-            raise FileFormatError(
-                f"{p.name} not found",
-                where=str(d),
-                fix="pass the directory written by Denoiser.save / operando denoise --model-out",
-            )
-    try:
-        meta = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as e:
-        raise FileFormatError(f"is not valid JSON ({e})", where=str(cfg_path)) from None
-    training = meta.pop("training", {})
-    cfg = DenoiserConfig.from_dict(meta, source=str(cfg_path))
-    like = template_models(cfg)
-    try:
-        models = eqx.tree_deserialise_leaves(w_path, like)
-    except Exception as e:  # equinox raises various errors for a mismatched file
-        raise FileFormatError(
-            f"weights do not match the saved config ({type(e).__name__}: {e})",
-            where=str(w_path),
-            fix="the model directory is corrupt or mixed from two runs; save it again",
-        ) from None
-    return Denoiser(cfg, tuple(models), dict(training))
+    cfg_path = str(Path(path) / MODEL_CONFIG)
+
+    def template(meta: dict[str, Any]) -> tuple[DenoiserConfig, Any]:
+        meta = {k: v for k, v in meta.items() if k != "training"}
+        cfg = DenoiserConfig.from_dict(meta, source=cfg_path)
+        return cfg, template_models(cfg)
+
+    cfg, models, meta = read_model_dir(
+        path,
+        template,
+        fix="pass the directory written by Denoiser.save / operando denoise --model-out",
+    )
+    return Denoiser(cfg, tuple(models), dict(meta.get("training", {})))

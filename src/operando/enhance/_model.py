@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,7 +15,8 @@ import numpy as np
 
 from ..denoise._tiling import predict_tiled
 from ..errors import DataError, FileFormatError, ParameterError
-from ..io import atomic_path
+from ..io import read_model_dir, write_model_dir
+from ..io._models import MODEL_CONFIG
 from ._indi import LOSSES, indi_restore
 from ._net import InDIUNet, receptive_radius
 from ._pairs import Normalisation
@@ -24,8 +24,6 @@ from ._resample import upsample2
 
 __all__ = ["Enhancer", "EnhancerConfig", "load_enhancer", "slice_consistency"]
 
-_WEIGHTS = "weights.eqx"
-_CONFIG = "config.json"
 SCHEMA = "operando.enhancer/1"
 METHODS = ("indi", "regression")
 #: Slices with more pixels than this are enhanced in tiles unless ``tile`` is given.
@@ -336,13 +334,7 @@ class Enhancer:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Save to directory ``path`` (``config.json`` + ``weights.eqx``), atomically per file."""
-        d = Path(path)
-        d.mkdir(parents=True, exist_ok=True)
-        with atomic_path(d / _WEIGHTS) as tmp, open(tmp, "wb") as f:
-            eqx.tree_serialise_leaves(f, self.model)
-        with atomic_path(d / _CONFIG) as tmp:
-            tmp.write_text(json.dumps(self.config.to_dict(), indent=2, sort_keys=True) + "\n")
-        return d
+        return write_model_dir(path, self.model, self.config.to_dict())
 
 
 def load_enhancer(path: str | os.PathLike[str]) -> Enhancer:
@@ -353,27 +345,13 @@ def load_enhancer(path: str | os.PathLike[str]) -> Enhancer:
     FileFormatError
         Missing directory or files, unknown schema, or weights that do not match the config.
     """
-    d = Path(path)
-    cfg_path, w_path = d / _CONFIG, d / _WEIGHTS
-    for p in (cfg_path, w_path):
-        if not p.is_file():
-            raise FileFormatError(
-                f"{p.name} not found",
-                where=str(d),
-                fix="pass the directory written by Enhancer.save / operando enhance train",
-            )
-    try:
-        meta = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as e:
-        raise FileFormatError(f"is not valid JSON ({e})", where=str(cfg_path)) from None
-    cfg = EnhancerConfig.from_dict(meta, source=str(cfg_path))
-    like = build_network(cfg, jr.PRNGKey(0))
-    try:
-        model = eqx.tree_deserialise_leaves(w_path, like)
-    except Exception as e:  # equinox raises various errors for a mismatched file
-        raise FileFormatError(
-            f"weights do not match the saved config ({type(e).__name__}: {e})",
-            where=str(w_path),
-            fix="the model directory is corrupt or mixed from two runs; save it again",
-        ) from None
+    cfg_path = str(Path(path) / MODEL_CONFIG)
+
+    def template(meta: dict[str, Any]) -> tuple[EnhancerConfig, Any]:
+        cfg = EnhancerConfig.from_dict(meta, source=cfg_path)
+        return cfg, build_network(cfg, jr.PRNGKey(0))
+
+    cfg, model, _ = read_model_dir(
+        path, template, fix="pass the directory written by Enhancer.save / operando enhance train"
+    )
     return Enhancer(cfg, model)

@@ -2,6 +2,8 @@
 
 from ._atomic import atomic_path as atomic_path
 from ._atomic import write_json as write_json
+from ._models import read_model_dir as read_model_dir
+from ._models import write_model_dir as write_model_dir
 from ._registry import READERS as READERS
 from ._registry import read_dataset as read_dataset
 from ._registry import register_reader as register_reader
