@@ -117,7 +117,7 @@ def main() -> None:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "jax": jax.__version__,
-        "device": str(jax.devices()[0]),
+        "device": f"{jax.devices()[0]} ({jax.devices()[0].device_kind})",
     }
     print(json.dumps(record, indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -63,6 +63,8 @@ def main() -> None:
     )
     args = ap.parse_args()
 
+    import jax
+
     from operando.config import enable_x64
     from operando.pipelines._optical import denoise_video
     from operando.simulate import simulate_optical
@@ -90,6 +92,8 @@ def main() -> None:
         "denoise": info,
         "results": results,
         "platform": platform.platform(),
+        "jax": jax.__version__,
+        "device": jax.devices()[0].device_kind,
     }
     for k, r in results.items():
         print(

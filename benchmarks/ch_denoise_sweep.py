@@ -22,9 +22,11 @@ Usage::
 
     python benchmarks/ch_denoise_sweep.py                  # 64x64, 25 frames, 300 steps
     python benchmarks/ch_denoise_sweep.py --steps 100      # quicker
+    python benchmarks/ch_denoise_sweep.py --size 128 --steps 4000 --filters 32 --patch 64 \
+        --batch-n2v 64 --batch-umvd 32 --name ch_denoise_sweep_gpu   # GPU budget
 
-Writes ``benchmarks/results/ch_denoise_sweep.{json,md}`` and
-``docs/figures/denoise_ch_sweep.png``.
+Writes ``benchmarks/results/{name}.{json,md}`` and ``docs/figures/denoise_ch_sweep*.png``
+(``--name`` defaults to ``ch_denoise_sweep``).
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300, help="training steps per model")
     ap.add_argument("--patch", type=int, default=32)
     ap.add_argument("--filters", type=int, default=16, help="U-Net first-layer filters")
+    ap.add_argument("--batch-n2v", type=int, default=8, help="N2V batch size")
+    ap.add_argument("--batch-umvd", type=int, default=4, help="UMVD batch size")
+    ap.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
+    ap.add_argument("--name", default="ch_denoise_sweep", help="stem of the result files")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     ap.add_argument("--figure", type=Path, default=ROOT / "docs" / "figures")
@@ -94,18 +100,18 @@ def main() -> None:
         "n2v": dict(
             method="n2v",
             patch_size=args.patch,
-            batch_size=8,
+            batch_size=args.batch_n2v,
             base_filters=args.filters,
             masked_fraction=0.02,
-            learning_rate=2e-3,
+            learning_rate=args.lr,
         ),
         "umvd": dict(
             method="umvd",
             patch_size=args.patch,
-            batch_size=4,
+            batch_size=args.batch_umvd,
             base_filters=args.filters,
             window=5,
-            learning_rate=2e-3,
+            learning_rate=args.lr,
         ),
     }
     rows, panels = [], {}
@@ -159,15 +165,17 @@ def main() -> None:
             "cpu_count": os.cpu_count(),
             "load_avg_1min_at_end": os.getloadavg()[0],
             "jax": jax.__version__,
+            "device": str(jax.devices()[0].device_kind),
         },
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ch_denoise_sweep.json").write_text(
+    (args.out / f"{args.name}.json").write_text(
         json.dumps({"meta": meta, "rows": rows}, indent=2, default=float) + "\n"
     )
-    (args.out / "ch_denoise_sweep.md").write_text(_markdown(meta, rows))
-    _figure(clean, panels, args.figure / "denoise_ch_sweep.png")
-    print(f"wrote {args.out}/ch_denoise_sweep.json/.md in {total_s / 60:.1f} min")
+    (args.out / f"{args.name}.md").write_text(_markdown(meta, rows))
+    figure_name = "denoise_ch_sweep" + args.name.removeprefix("ch_denoise_sweep")
+    _figure(clean, panels, args.figure / f"{figure_name}.png")
+    print(f"wrote {args.out}/{args.name}.json/.md in {total_s / 60:.1f} min")
 
 
 def _markdown(meta: dict, rows: list[dict]) -> str:
@@ -185,8 +193,9 @@ def _markdown(meta: dict, rows: list[dict]) -> str:
         f"{b['umvd']['window']}. PSNR/SSIM over the whole series, data range 1.",
         "",
         f"Machine: {meta['machine']['platform']}, {meta['machine']['cpu_count']} CPUs "
-        f"(shared with other jobs; load {meta['machine']['load_avg_1min_at_end']:.1f} at the "
-        f"end), JAX {meta['machine']['jax']}; total {meta['total_s'] / 60:.1f} min.",
+        f"(load {meta['machine']['load_avg_1min_at_end']:.1f} at the end), JAX "
+        f"{meta['machine']['jax']} on {meta['machine'].get('device', 'cpu')}; total "
+        f"{meta['total_s'] / 60:.1f} min.",
         "",
         "| noise | PSNR noisy | PSNR N2V (gain) | PSNR UMVD (gain) | SSIM noisy | SSIM N2V | "
         "SSIM UMVD | train s N2V / UMVD |",

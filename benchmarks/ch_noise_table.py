@@ -83,6 +83,9 @@ def main() -> None:
         help="denoiser for the denoised columns ('none': noisy columns only)",
     )
     ap.add_argument("--denoise-steps", type=int, default=300, help="training steps per series")
+    ap.add_argument("--denoise-filters", type=int, default=None, help="U-Net first-layer filters")
+    ap.add_argument("--denoise-patch", type=int, default=None, help="training patch size")
+    ap.add_argument("--denoise-batch", type=int, default=None, help="training batch size")
     ap.add_argument(
         "--denoise-noise",
         nargs="*",
@@ -94,6 +97,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
+    overrides = (("filters", "base_filters"), ("patch", "patch_size"), ("batch", "batch_size"))
+    for name, key in overrides:
+        if getattr(args, f"denoise_{name}") is not None:
+            for budget in DENOISE_BUDGET.values():
+                budget[key] = getattr(args, f"denoise_{name}")
 
     from operando.config import enable_x64
 
@@ -242,6 +250,7 @@ def main() -> None:
             "cpu_count": os.cpu_count(),
             "load_avg_1min_at_end": os.getloadavg()[0],
             "jax": jax.__version__,
+            "device": jax.devices()[0].device_kind,
         },
     }
     (args.out / f"{stem}.json").write_text(
@@ -321,8 +330,9 @@ def _markdown(meta: dict, table: list[dict]) -> str:
         "Converged: fits that met the LM tolerance (the others hit max steps).",
         "",
         f"Machine: {meta['machine']['platform']}, {meta['machine']['cpu_count']} CPUs "
-        "(shared with other jobs), "
-        f"JAX {meta['machine']['jax']}; sum of fit and denoising wall times "
+        f"(load {meta['machine']['load_avg_1min_at_end']:.1f} at the end), "
+        f"JAX {meta['machine']['jax']} on {meta['machine'].get('device', 'cpu')}; "
+        "sum of fit and denoising wall times "
         f"{meta.get('total_s_all_runs', meta['total_s']) / 60:.1f} min.",
         "",
         "## From the noisy data",
