@@ -98,10 +98,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
     overrides = (("filters", "base_filters"), ("patch", "patch_size"), ("batch", "batch_size"))
+    budget = dict(DENOISE_BUDGET.get(args.denoise, {}))
     for name, key in overrides:
         if getattr(args, f"denoise_{name}") is not None:
-            for budget in DENOISE_BUDGET.values():
-                budget[key] = getattr(args, f"denoise_{name}")
+            budget[key] = getattr(args, f"denoise_{name}")
 
     from operando.config import enable_x64
 
@@ -206,7 +206,9 @@ def main() -> None:
             if all((r, label, "denoised", p) in done for p in (True, False)):
                 continue
             t0 = time.perf_counter()
-            den = _denoise_periodic(images, args.denoise, args.denoise_steps, seed=args.seed + r)
+            den = _denoise_periodic(
+                images, args.denoise, args.denoise_steps, budget, seed=args.seed + r
+            )
             den = np.clip(den, 0.01, 0.99)
             q = {
                 "denoiser": args.denoise,
@@ -237,7 +239,7 @@ def main() -> None:
         "seed": args.seed,
         "denoise": args.denoise,
         "denoise_steps": args.denoise_steps,
-        "denoise_budget": DENOISE_BUDGET.get(args.denoise),
+        "denoise_budget": budget or None,
         "reused": str(args.reuse) if args.reuse else None,
         "simulate_s": sim_s,
         "total_s": total_s,
@@ -267,7 +269,9 @@ DENOISE_BUDGET: dict[str, dict] = {
 }
 
 
-def _denoise_periodic(images: np.ndarray, method: str, steps: int, *, seed: int) -> np.ndarray:
+def _denoise_periodic(
+    images: np.ndarray, method: str, steps: int, budget: dict, *, seed: int
+) -> np.ndarray:
     """Denoise a periodic series ``(t, y, x)`` via its 3x3 periodic tiling."""
     from operando.denoise import train_denoiser
 
@@ -280,7 +284,7 @@ def _denoise_periodic(images: np.ndarray, method: str, steps: int, *, seed: int)
         epochs=1,
         steps_per_epoch=steps,
         learning_rate=2e-3,
-        **DENOISE_BUDGET[method],
+        **budget,
     )
     return den.predict(tiled)[:, ny : 2 * ny, nx : 2 * nx]
 
