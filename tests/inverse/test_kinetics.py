@@ -14,6 +14,7 @@ from operando.inverse import (
     kinetics_rmse,
     kinetics_setup,
     learn_kinetics,
+    learn_kinetics_multistart,
     least_squares,
     pixel_correlation,
     predict_kinetics,
@@ -294,6 +295,60 @@ def test_bad_input(tiny):
         learn_kinetics(tiny, continuation=(1,), fixed_global={"mu": 0, "j0": 0}, **TINY_FIT)
 
 
+def test_smooth_segments_blur_only_the_multiple_shooting_starts():
+    ds = simulate_particles(1, noise=0.05, seed=1, mean_area=60, half_cycles=(1, 1),
+                            frames=(4, 4), dt_max=0.05)  # fmt: skip
+    raw_m = kinetics_setup(ds, shooting="multiple", **TINY_FIT).prob
+    raw_s = kinetics_setup(ds, shooting="single", **TINY_FIT).prob
+    inner = raw_m.interior[0]
+    # smooth_segments acts on every segment start of multiple shooting ...
+    sm = kinetics_setup(ds, shooting="multiple", smooth_segments=1.5, **TINY_FIT).prob
+    assert sm.frames.shape[0] == 3  # three frame intervals
+    for j in range(3):
+        f0, r0 = sm.frames[j, 0][inner], raw_m.frames[j, 0][inner]
+        assert np.std(f0) < 0.7 * np.std(r0)  # blurred
+        assert np.mean(f0) == pytest.approx(np.mean(raw_m.targets[j, 0][inner]), abs=1e-3)
+        np.testing.assert_array_equal(sm.frames[j, 1], raw_m.frames[j, 1])  # targets kept
+    # ... and not on single shooting, whose first frame takes smooth_initial
+    single = kinetics_setup(ds, shooting="single", smooth_segments=1.5, **TINY_FIT).prob
+    np.testing.assert_array_equal(single.frames, raw_s.frames)
+    both = kinetics_setup(ds, shooting="multiple", smooth_initial=10.0, smooth_segments=0.0,
+                          **TINY_FIT).prob  # fmt: skip
+    np.testing.assert_array_equal(both.frames, raw_m.frames)  # 0: segment starts as measured
+    with pytest.raises(ParameterError, match="smooth_segments"):
+        kinetics_setup(ds, shooting="multiple", smooth_segments=-1.0, **TINY_FIT)
+
+
+def test_multistart_rejects_options_that_change_the_objective(tiny):
+    with pytest.raises(ParameterError, match="objective"):
+        learn_kinetics_multistart(tiny, [{"rho2": 1e-3}], **TINY_FIT)
+    with pytest.raises(ParameterError, match="objective"):
+        learn_kinetics_multistart(tiny, [{"smooth_initial": 1.0}], **TINY_FIT)
+    with pytest.raises(ParameterError, match="no starts"):
+        learn_kinetics_multistart(tiny, [], **TINY_FIT)
+    with pytest.raises(ParameterError, match="multiple"):
+        learn_kinetics_multistart(tiny, [{}], shooting="multiple", **TINY_FIT)
+    with pytest.raises(ParameterError, match="max_iter_single"):
+        learn_kinetics(tiny, max_iter_single=0, **TINY_FIT)
+
+
+@pytest.mark.slow
+def test_multistart_keeps_the_lowest_objective(tiny):
+    # ~40 s idle: two paths to the same single-shooting objective (3 and 1 steps of
+    # multiple shooting first); the start of lower final cost is returned, with the record.
+    fit = learn_kinetics_multistart(
+        tiny, [{"max_iter": 3}, {"max_iter": 1}], max_iter_single=2, rho2=1e-3, **TINY_FIT
+    )
+    rec = fit.settings["multistart"]
+    assert [r["options"] for r in rec] == [{"max_iter": 3}, {"max_iter": 1}]
+    costs = [r["cost"] for r in rec]
+    assert fit.settings["chosen_start"] == int(np.argmin(costs))
+    assert fit.result.cost == pytest.approx(min(costs))
+    assert fit.settings["iterations"] == sum(r["iterations"] for r in rec)
+    single = [st for st in fit.settings["stages"] if st["shooting"] == "single"]
+    assert len(single) == 1 and single[0]["iterations"] <= 2, fit.settings["stages"]
+
+
 @pytest.mark.slow
 def test_api_smoke(tiny):
     # ~30 s idle (compiling the stepper with its nested JVPs dominates).
@@ -370,21 +425,28 @@ def test_acceptance_noiseless(noiseless_fit):
     assert m["lnk_corr"] > 0.9, m
 
 
+#: The noisy-data recipe (docs/kinetics.md "Noisy data"): rho2 = sigma_e^2, degree
+#: continuation by multiple shooting from lightly blurred segment starts, single shooting
+#: from the (near-uniform) first frames replaced by their mean, three blurs as starts.
+NOISY_STARTS = [{"smooth_segments": s} for s in (1.0, 1.5, 2.0)]
+NOISY_FIT = dict(ACC_FIT, max_iter=40, max_iter_single=200, continuation=(2, 4),
+                 smooth_initial=10.0)  # fmt: skip
+
+
 @pytest.mark.slow
-def test_acceptance_noisy_band(noiseless_fit):
-    # sigma_e = 0.07 (seed 002 "Identifiability": the posterior in the neighbourhood of
-    # the minimum): started from the noiseless optimum, with the (near-uniform) initial
-    # frames smoothed, the truth lies inside the Gauss-Newton 99 % band over most of
-    # [0.1, 0.9] and the train RMSE is within 10 % of sigma_e.
+def test_acceptance_noisy_band():
+    # Issue 5 "Done when", sigma_e = 0.07 (seed 002 "Identifiability"), from the default
+    # initial guess: ~2 min idle. Measured: the start blurred by 1.5 px wins (train RMSE
+    # 0.0754; 0.0991 and 0.0758 for 1.0 and 2.0 px), truth inside the Gauss-Newton 99 %
+    # band on 100 % of [0.1, 0.9] for mu_h and j0 (j0_rel_rmse 0.22, mu_rmse 0.18).
     # The synthetic half-cycles start exactly uniform here (ic_noise=0): with the
     # pixel-scale instability of the LFP model, a 0.002 initial perturbation seeds the
     # mosaic, and that cannot be recovered from frames with 0.07 noise.
     sigma = 0.07
-    fit = learn_kinetics(
-        _acceptance_data(sigma, ic_noise=0.0), rho2=sigma**2, params0=noiseless_fit,
-        shooting="single", smooth_initial=10.0, **dict(ACC_FIT, degree_j0=10, max_iter=30),
-    )  # fmt: skip
-    assert abs(fit.metrics["train_rmse"] - sigma) <= 0.1 * sigma, fit.metrics
+    fit = learn_kinetics_multistart(
+        _acceptance_data(sigma, ic_noise=0.0), NOISY_STARTS, rho2=sigma**2, **NOISY_FIT
+    )
+    assert abs(fit.metrics["train_rmse"] - sigma) <= 0.1 * sigma, fit.settings["multistart"]
     c = fit.c_grid
     sel = (c >= 0.1) & (c <= 0.9)
     z_mu = np.abs(fit.mu - fit.mu_true) / fit.mu_std

@@ -89,6 +89,25 @@ def kinetics_command(
             "condition (0: as measured; ~1.5 for noisy data starting near-uniform).",
         ),
     ] = 0.0,
+    smooth_segments: Annotated[
+        str,
+        typer.Option(
+            "--smooth-segments",
+            help="Gaussian blur (pixels) of the segment starts of the multiple-shooting "
+            "stages, mid-half-cycle frames ('': as --smooth-initial). Several "
+            "comma-separated values run one fit each and keep the lowest objective "
+            "(multistart). Noisy data: --smooth-segments 1,1.5,2 --smooth-initial 10 "
+            "--continuation 2,4 --rho2 sigma_e^2 --max-iter-single 200.",
+        ),
+    ] = "",
+    max_iter_single: Annotated[
+        int | None,
+        typer.Option(
+            "--max-iter-single",
+            min=1,
+            help="Maximum steps of the final single-shooting stage (default: --max-iter).",
+        ),
+    ] = None,
     continuation: Annotated[
         str,
         typer.Option(
@@ -157,9 +176,26 @@ def kinetics_command(
             where="--continuation",
             fix="e.g. --continuation 2,4",
         ) from None
+    try:
+        smooth = [float(x) for x in smooth_segments.split(",") if x.strip()]
+    except ValueError:
+        raise ParameterError(
+            f"'{smooth_segments}' is not a list of numbers",
+            where="--smooth-segments",
+            fix="e.g. --smooth-segments 1.5 or 1,1.5,2",
+        ) from None
+    if any(v < 0 for v in smooth):
+        raise ParameterError(f"{smooth}", where="--smooth-segments", fix="values >= 0")
+    smooth_opt: float | list[float] | None = (
+        None if not smooth else smooth[0] if len(smooth) == 1 else smooth
+    )
     uq = _uq_options(cv, rho2_grid, workers, scheduler, cluster, cluster_config)
+    model_opts = {"subgrid": subgrid, "smooth_initial": smooth_initial,
+                  "smooth_segments": smooth_opt, "max_iter_single": max_iter_single,
+                  "continuation": list(degrees)}  # fmt: skip
     if cv:
-        rho2 = _run_cv(data, out, cv, rho2, degree_mu, degree_j0, max_iter, seed, uq)
+        rho2 = _run_cv(data, out, cv, rho2, degree_mu, degree_j0, max_iter, seed, uq,
+                       model_opts)  # fmt: skip
 
     with progress("learning kinetics") as update:
 
@@ -176,6 +212,8 @@ def kinetics_command(
             callback=callback,
             subgrid=subgrid,
             smooth_initial=smooth_initial,
+            smooth_segments=smooth_opt,
+            max_iter_single=max_iter_single,
             continuation=degrees,
         )
     r = record["results"]
@@ -192,8 +230,9 @@ def kinetics_command(
     if bootstrap or hmc:
         from ..pipelines._uq import run_kinetics_uq
 
+        # the refits use the MAP's model (initial-frame smoothing and solver grid included)
         fit_opts = {"rho2": rho2, "degree_mu": degree_mu, "degree_j0": degree_j0,
-                    "max_iter": max_iter}  # fmt: skip
+                    "max_iter": max_iter, **model_opts}  # fmt: skip
         uq_res = run_kinetics_uq(
             data, out, record["fit"], n_boot=bootstrap, hmc=hmc, hmc_samples=hmc_samples,
             seed=seed, executor=uq["executor"], progress=progress,
@@ -239,6 +278,7 @@ def _run_cv(
     max_iter: int,
     seed: int,
     uq: dict,
+    model_opts: dict,
 ) -> float:
     """Cross-validate rho2 into OUT/cv; return the one-standard-error choice."""
     from ..pipelines._uq import cross_validate_kinetics
@@ -248,6 +288,7 @@ def _run_cv(
             data, out / "cv", k=k, rho2_grid=uq["grid"], seed=seed,
             executor=uq["executor"], progress=update, on_cluster=uq["on_cluster"],
             rho2=rho2, degree_mu=degree_mu, degree_j0=degree_j0, max_iter=max_iter,
+            **model_opts,
         )  # fmt: skip
     r = cvr["results"]
     console.print(

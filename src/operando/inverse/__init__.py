@@ -21,6 +21,7 @@ from ._kinetics import kinetics_errors as kinetics_errors
 from ._kinetics import kinetics_rmse as kinetics_rmse
 from ._kinetics import kinetics_setup as kinetics_setup
 from ._kinetics import learn_kinetics as learn_kinetics
+from ._kinetics import learn_kinetics_multistart as learn_kinetics_multistart
 from ._kinetics import pixel_correlation as pixel_correlation
 from ._kinetics import predict_kinetics as predict_kinetics
 from ._kinetics import prepare_kinetics as prepare_kinetics

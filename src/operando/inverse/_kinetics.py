@@ -67,6 +67,7 @@ __all__ = [
     "kinetics_rmse",
     "kinetics_setup",
     "learn_kinetics",
+    "learn_kinetics_multistart",
     "pixel_correlation",
     "predict_kinetics",
     "prepare_kinetics",
@@ -700,6 +701,7 @@ def kinetics_setup(
     clip: tuple[float, float] = (0.005, 0.995),
     subgrid: int = 1,
     smooth_initial: float = 0.0,
+    smooth_segments: float | None = None,
     params0: Any = None,
     shooting: str = "single",
 ) -> SimpleNamespace:
@@ -732,8 +734,18 @@ def kinetics_setup(
         raise ParameterError(
             f"smooth_initial is {smooth_initial}", where="learn_kinetics", fix="pass >= 0"
         )
-    if smooth_initial > 0:
-        prob = _smooth_first_frames(prob, float(smooth_initial), clip)
+    if smooth_segments is not None and not smooth_segments >= 0:
+        raise ParameterError(
+            f"smooth_segments is {smooth_segments}", where="learn_kinetics",
+            fix="pass >= 0, or None (same as smooth_initial)",
+        )  # fmt: skip
+    # Multiple-shooting segments start from mid-half-cycle (phase-separated) frames: they
+    # take their own blur, smooth_initial (meant for near-uniform first frames) otherwise.
+    smooth = smooth_initial
+    if shooting == "multiple" and smooth_segments is not None:
+        smooth = smooth_segments
+    if smooth > 0:
+        prob = _smooth_first_frames(prob, float(smooth), clip)
     if not (dt_max > 0 and corr_length > 0 and sigma_psi >= 0 and sigma_psi0 >= 0):
         raise ParameterError(
             "dt_max and corr_length must be > 0, sigma_psi and sigma_psi0 >= 0",
@@ -924,6 +936,7 @@ def learn_kinetics(
     degree_mu: int = 5,
     degree_j0: int = 8,
     max_iter: int = 30,
+    max_iter_single: int | None = None,
     n_kl: int = 20,
     corr_length: float = 3.0,
     sigma_psi: float = 0.3,
@@ -936,6 +949,7 @@ def learn_kinetics(
     clip: tuple[float, float] = (0.005, 0.995),
     subgrid: int = 1,
     smooth_initial: float = 0.0,
+    smooth_segments: float | None = None,
     rtol: float = 1e-6,
     params0: Any = None,
     fixed_global: Any = None,
@@ -962,6 +976,10 @@ def learn_kinetics(
         ``N_j >= 1`` (``N_j + 1`` coefficients of :math:`\ln j_0`).
     max_iter
         Maximum Levenberg–Marquardt steps per stage.
+    max_iter_single
+        Maximum steps of the single-shooting stage (default ``max_iter``). The
+        multiple-shooting stages only lead the way there; the single-shooting one is the
+        fit (seed 002's formulation) and may need more steps to converge.
     n_kl, corr_length, sigma_psi, sigma_psi0
         Karhunen–Loève prior of :math:`\ln k`: modes per particle, correlation length
         (pixels), field and offset standard deviations.
@@ -987,8 +1005,18 @@ def learn_kinetics(
     smooth_initial
         Standard deviation (pixels) of a Gaussian blur of the interior of every
         half-cycle's first frame (the initial condition; mean kept). 0 (default): the
-        measured frame as in seed 002. Use ~1.5 for noisy data whose half-cycles start
-        nearly uniform; it applies to every segment start with multiple shooting.
+        measured frame as in seed 002. For noisy data whose half-cycles start nearly
+        uniform, a large value (e.g. 10: the interior mean) removes the pixel noise that
+        would seed a different phase-separation mosaic. It also applies to every segment
+        start with multiple shooting unless ``smooth_segments`` is given.
+    smooth_segments
+        Blur (pixels) of the segment starts of the multiple-shooting stages (continuation
+        and the first stage of ``shooting="both"``), which are mid-half-cycle,
+        phase-separated frames; ``None`` (default): ``smooth_initial``. The noisy-data
+        recipe (``sigma_e = 0.07``, docs/kinetics.md "Noisy data"): ``smooth_segments=1.5``,
+        ``smooth_initial=10``, ``continuation=(2, 4)``, ``rho2 = sigma_e**2``: a light
+        blur keeps the mosaic of the segment starts but damps the noise that multiple
+        shooting would otherwise amplify, and single shooting then fits the raw frames.
     rtol
         Relative tolerance of the optimiser.
     params0
@@ -1033,7 +1061,7 @@ def learn_kinetics(
         rho2=rho2, rho1=rho1, degree_mu=degree_mu, degree_j0=degree_j0, max_iter=max_iter,
         n_kl=n_kl, corr_length=corr_length, sigma_psi=sigma_psi, sigma_psi0=sigma_psi0,
         delta=delta, kappa=kappa, dt_max=dt_max, alpha=alpha, strain=strain, clip=clip,
-        subgrid=subgrid, smooth_initial=smooth_initial,
+        subgrid=subgrid, smooth_initial=smooth_initial, smooth_segments=smooth_segments,
     )  # fmt: skip
     fixed = fixed_global is not None
     degrees = [int(d) for d in continuation]
@@ -1065,12 +1093,17 @@ def learn_kinetics(
         stages.append({"shooting": "multiple", "degree_j0": d, **res.summary()})
     if degrees:
         cur = _pad_j0(cur, int(degree_j0))
+    if max_iter_single is not None and int(max_iter_single) < 1:
+        raise ParameterError(
+            f"max_iter_single is {max_iter_single}", where="learn_kinetics", fix="pass >= 1"
+        )
     for stage in plan[shooting]:
         S = kinetics_setup(data, params0=cur, shooting=stage, **opts)
         if fixed:
             S.p0 = _fixed_global_params(fixed_global, S.p0)
+        n_iter = max_iter if stage == "multiple" or max_iter_single is None else max_iter_single
         res, cur = _run_stage(
-            S, rho1=rho1, rho2=rho2, fixed=fixed, max_iter=max_iter, rtol=rtol,
+            S, rho1=rho1, rho2=rho2, fixed=fixed, max_iter=int(n_iter), rtol=rtol,
             callback=callback,
         )  # fmt: skip
         stages.append({"shooting": stage, **res.summary()})
@@ -1138,12 +1171,16 @@ def learn_kinetics(
     measured = np.where(shown, prob.targets, np.nan)
     settings = {
         "rho1": float(rho1), "rho2": float(rho2), "degree_mu": int(degree_mu),
-        "degree_j0": int(degree_j0), "max_iter": int(max_iter), "n_kl": int(n_kl),
+        "degree_j0": int(degree_j0), "max_iter": int(max_iter),
+        "max_iter_single": None if max_iter_single is None else int(max_iter_single),
+        "n_kl": int(n_kl),
         "corr_length": float(corr_length), "sigma_psi": float(sigma_psi),
         "sigma_psi0": float(sigma_psi0), "delta": float(delta), "kappa_tilde": float(kappa),
         "dt_max": float(dt_max), "n_sub": int(n_sub), "alpha": float(alpha),
         "strain": strain is not None, "clip": list(clip), "subgrid": int(subgrid),
-        "smooth_initial": float(smooth_initial), "fixed_global": fixed, "n_particles": int(n_p),
+        "smooth_initial": float(smooth_initial),
+        "smooth_segments": None if smooth_segments is None else float(smooth_segments),
+        "fixed_global": fixed, "n_particles": int(n_p),
         "n_half_cycles": int(prob.frames.shape[0]), "n_residuals": int(S.n_residuals),
         "time_unit": "h", "shooting": shooting, "continuation": degrees, "stages": stages,
         "iterations": int(sum(st["iterations"] for st in stages)),
@@ -1163,6 +1200,104 @@ def learn_kinetics(
             f"learning failed ({res.status.value}): {res.message}",
             where="learn_kinetics",
             fix="increase max_iter, reduce dt_max, or increase rho2",
+        )
+    return fit
+
+
+#: Options a start of :func:`learn_kinetics_multistart` may vary: they change the path to
+#: the single-shooting optimum, not the objective, so the final costs are comparable.
+MULTISTART_OPTIONS = (
+    "smooth_segments", "continuation", "params0", "max_iter", "max_iter_single", "rtol",
+)  # fmt: skip
+
+
+def learn_kinetics_multistart(
+    data: xr.Dataset,
+    starts: Sequence[dict[str, Any]],
+    *,
+    throw: bool = False,
+    **options: Any,
+) -> KineticsFit:
+    r"""Several :func:`learn_kinetics` fits along different paths; the lowest objective wins.
+
+    The single-shooting objective of the LFP model is rugged far from its optimum (the
+    pixel-scale phase separation makes the mosaic, and so the residual, sensitive to every
+    parameter), so a local optimiser's result depends on the path that leads to it (seed
+    002 "Identifiability" runs its optimiser from different initial guesses for the same
+    reason). Each start overrides some of ``options`` with values that change the path but
+    not the final objective (``MULTISTART_OPTIONS``: the blur of the multiple-shooting
+    segment starts, the degree continuation, the initial guess, the iteration budget);
+    every fit must end with single shooting (``shooting`` ``"both"`` or ``"single"``), and
+    the fit of lowest final cost (data misfit plus prior) is returned.
+
+    Parameters
+    ----------
+    data
+        Particle-video dataset, as for :func:`learn_kinetics`.
+    starts
+        One dict of option overrides per start, e.g.
+        ``[{"smooth_segments": s} for s in (1.0, 1.5, 2.0)]``.
+    throw
+        Raise :class:`~operando.errors.ConvergenceError` unless the chosen fit converged.
+    **options
+        Options of :func:`learn_kinetics` shared by all starts.
+
+    Returns
+    -------
+    KineticsFit
+        The chosen fit; ``settings["multistart"]`` lists every start (its overrides, final
+        cost, train RMSE and status), ``settings["chosen_start"]`` its index;
+        ``settings["iterations"]`` and ``settings["wall_s"]`` cover all starts.
+    """
+    import dataclasses
+
+    t0 = time.perf_counter()
+    starts = list(starts)
+    if not starts:
+        raise ParameterError("no starts", where="learn_kinetics_multistart", fix="pass >= 1")
+    if options.get("shooting", "both") == "multiple":
+        raise ParameterError(
+            "shooting='multiple' ends on a different objective for every start",
+            where="learn_kinetics_multistart", fix="use 'both' (default) or 'single'",
+        )  # fmt: skip
+    for i, st in enumerate(starts):
+        bad = set(st) - set(MULTISTART_OPTIONS) if isinstance(st, dict) else {"(not a dict)"}
+        if bad:
+            raise ParameterError(
+                f"start {i} sets {sorted(bad)}, which would change the objective",
+                where="learn_kinetics_multistart: starts",
+                fix=f"vary only {', '.join(MULTISTART_OPTIONS)}; pass the others once",
+            )
+    fits: list[KineticsFit] = []
+    record: list[dict[str, Any]] = []
+    for i, st in enumerate(starts):
+        fit = learn_kinetics(data, **{**options, **st})
+        cost = float(fit.result.cost) if fit.result is not None else float("nan")
+        if fit.status is Status.FAILED or not np.isfinite(cost):
+            cost = float("inf")
+        fits.append(fit)
+        record.append({
+            "start": i,
+            "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in st.items()
+                        if k != "params0"} | ({"params0": "given"} if "params0" in st else {}),
+            "cost": cost, "train_rmse": float(fit.metrics["train_rmse"]),
+            "status": fit.status.value, "iterations": int(fit.settings["iterations"]),
+        })  # fmt: skip
+    best = int(np.argmin([r["cost"] for r in record]))
+    fit = fits[best]
+    settings = {
+        **fit.settings, "multistart": record, "chosen_start": best,
+        "iterations": int(sum(r["iterations"] for r in record)),
+        "wall_s": time.perf_counter() - t0,
+    }  # fmt: skip
+    fit = dataclasses.replace(fit, settings=settings)
+    if throw and not fit.success:
+        from ..errors import ConvergenceError
+
+        raise ConvergenceError(
+            f"the best of {len(starts)} starts did not converge ({fit.status.value})",
+            where="learn_kinetics_multistart",
+            fix="increase max_iter or add starts",
         )
     return fit
 

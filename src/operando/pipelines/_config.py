@@ -203,15 +203,32 @@ class LearnKineticsConfig(_Strict):
     degree_mu: int = Field(5, ge=3, description="Degree of mu_h.")
     degree_j0: int = Field(8, ge=1, description="Degree of ln j0.")
     max_iter: int = Field(30, ge=1, description="Levenberg–Marquardt steps per stage.")
+    max_iter_single: int | None = Field(
+        None, ge=1, description="Steps of the single-shooting stage (null: max_iter)."
+    )
     n_kl: int = Field(20, ge=0, description="Karhunen–Loève modes of ln k per particle.")
     shooting: Literal["both", "single", "multiple"] = Field("both", description="Shooting.")
     dt_max: float = Field(0.01, gt=0, description="Largest Euler step (hours).")
     smooth_initial: float = Field(
         0.0, ge=0, description="Gaussian blur (px) of each half-cycle's first frame (noisy data)."
     )
+    smooth_segments: float | list[float] | None = Field(
+        None,
+        description="Gaussian blur (px) of the multiple-shooting segment starts "
+        "(null: smooth_initial); a list runs one fit per value and keeps the lowest "
+        "objective (multistart), e.g. [1.0, 1.5, 2.0] for noisy data.",
+    )
     continuation: list[int] = Field(
         [], description="Lower ln j0 degrees fitted first (e.g. [2, 4]); [] for none."
     )
+
+    @model_validator(mode="after")
+    def _check_smoothing(self) -> LearnKineticsConfig:
+        sm = self.smooth_segments
+        values = sm if isinstance(sm, list) else [] if sm is None else [sm]
+        if any(v < 0 for v in values) or (isinstance(sm, list) and not sm):
+            raise ValueError("smooth_segments must be >= 0 (or a non-empty list of such)")
+        return self
 
 
 class UQConfig(_Strict):

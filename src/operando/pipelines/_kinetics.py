@@ -128,6 +128,26 @@ def k_maps_figure(fit: Any, *, max_particles: int = 8) -> Figure:
     return fig
 
 
+def fit_kinetics(ds: Any, **options: Any) -> Any:
+    """:func:`~operando.inverse.learn_kinetics`, or a multistart when ``smooth_segments`` is a list.
+
+    A list of several ``smooth_segments`` values runs
+    :func:`~operando.inverse.learn_kinetics_multistart` with one start per value (the fit
+    of lowest final cost wins); one value (or a scalar, or ``None``) is a single fit.
+    """
+    from ..inverse._kinetics import learn_kinetics, learn_kinetics_multistart
+
+    sm = options.get("smooth_segments")
+    if isinstance(sm, list | tuple):
+        values = [None if v is None else float(v) for v in sm]
+        if len(values) > 1:
+            rest = {k: v for k, v in options.items() if k != "smooth_segments"}
+            starts = [{"smooth_segments": v} for v in values]
+            return learn_kinetics_multistart(ds, starts, **rest)
+        options = {**options, "smooth_segments": values[0] if values else None}
+    return learn_kinetics(ds, **options)
+
+
 def run_learn_kinetics(
     data_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -161,13 +181,12 @@ def run_learn_kinetics(
         ``{"results": ..., "parameters": ..., "fit": KineticsFit}``.
     """
     from ..config import enable_x64
-    from ..inverse._kinetics import learn_kinetics
 
     enable_x64()
     t0 = time.perf_counter()
     out = Path(out_dir)
     ds = read_dataset(data_path)
-    fit = learn_kinetics(
+    fit = fit_kinetics(
         ds, rho2=rho2, degree_mu=degree_mu, degree_j0=degree_j0, max_iter=max_iter,
         callback=callback, **options,
     )  # fmt: skip
@@ -190,6 +209,11 @@ def run_learn_kinetics(
         **fit.metrics,
         "iterations": fit.settings["iterations"],
         "stages": fit.settings["stages"],
+        **(
+            {"multistart": fit.settings["multistart"], "chosen_start": fit.settings["chosen_start"]}
+            if "multistart" in fit.settings
+            else {}
+        ),
         "wall_s": wall,
         "n_residuals": res.n_residuals,
         "n_params": res.n_params,
@@ -198,7 +222,11 @@ def run_learn_kinetics(
     params = {
         "data": os.fspath(data_path),
         "out": os.fspath(out),
-        **{k: v for k, v in fit.settings.items() if k not in ("stages", "iterations", "wall_s")},
+        **{
+            k: v
+            for k, v in fit.settings.items()
+            if k not in ("stages", "iterations", "wall_s", "multistart", "chosen_start")
+        },
     }
     write_summary(
         out / "summary.json",

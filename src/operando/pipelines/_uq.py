@@ -106,6 +106,16 @@ def _np_params(params: Any) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=float) for k, v in dict(params).items()}
 
 
+def _refit_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Options of a refit warm-started from the MAP: single shooting, no continuation.
+
+    The MAP is an optimum of the single-shooting objective (seed 002's formulation); a
+    multiple-shooting stage would first move every refit away to a different optimum (and
+    on noisy data start it from noisy segment frames).
+    """
+    return {**options, "shooting": "single", "continuation": [], "smooth_segments": None}
+
+
 def _kinetics_fit_job(
     data_path: str,
     options: dict[str, Any],
@@ -113,12 +123,13 @@ def _kinetics_fit_job(
     params0: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One kinetics fit (MAP or bootstrap sample: ``particles`` drawn with replacement)."""
-    from ..inverse._kinetics import learn_kinetics, subset_particles
+    from ..inverse._kinetics import subset_particles
+    from ._kinetics import fit_kinetics
 
     ds = read_dataset(data_path)
     if particles is not None:
         ds = subset_particles(ds, list(particles))
-    fit = learn_kinetics(ds, params0=params0, **options)
+    fit = fit_kinetics(ds, params0=params0, **options)
     p = _np_params(fit.params)
     return {
         "mu": p["mu"],
@@ -159,7 +170,7 @@ def _kinetics_cv_job(
     d_train = subset_particles(subset_half_cycles(ds, list(train)), [int(particle)])
     d_val = subset_particles(subset_half_cycles(ds, list(val)), [int(particle)])
     fixed = {"mu": np.asarray(global_params["mu"]), "j0": np.asarray(global_params["j0"])}
-    opts = {k: v for k, v in options.items() if k != "rho2"}
+    opts = {k: v for k, v in _refit_options(options).items() if k != "rho2"}
     grid = np.asarray(rho2_grid, dtype=float)
     val_rmse = np.full(grid.shape, np.nan)
     train_rmse = np.full(grid.shape, np.nan)
@@ -539,14 +550,15 @@ def bootstrap_kinetics(
         )
     m = _map_fit(data_path, options, executor, store, None, map_params)
     map_res = map_jobs(
-        _kinetics_fit_job, {"map-curves": {"data_path": data_path, "options": options,
-                                           "params0": m}},
+        _kinetics_fit_job, {"map-curves": {"data_path": data_path,
+                                           "options": _refit_options(options), "params0": m}},
         executor=ExecutorConfig("serial"), store=store, salt=_salt(data_path),
     )["map-curves"]  # fmt: skip
     idx = bootstrap_indices(n_p, int(n_boot), seed=int(seed))
     jobs = {
         f"boot{b:04d}": {
-            "data_path": data_path, "options": options, "particles": idx[b].tolist(),
+            "data_path": data_path, "options": _refit_options(options),
+            "particles": idx[b].tolist(),
             "params0": {"mu": m["mu"], "j0": m["j0"], "Z": np.asarray(m["Z"])[idx[b]]},
         }
         for b in range(int(n_boot))
@@ -677,8 +689,8 @@ def hmc_kinetics(
     store = out / "jobs"
     m = _map_fit(data_path, options, executor, store, None, map_params)
     map_res = map_jobs(
-        _kinetics_fit_job, {"map-curves": {"data_path": data_path, "options": options,
-                                           "params0": m}},
+        _kinetics_fit_job, {"map-curves": {"data_path": data_path,
+                                           "options": _refit_options(options), "params0": m}},
         executor=ExecutorConfig("serial"), store=store, salt=_salt(data_path),
     )["map-curves"]  # fmt: skip
     if sigma is None:
