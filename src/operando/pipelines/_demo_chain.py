@@ -34,13 +34,15 @@ __all__ = ["DEMO_CHAIN_SETTINGS", "demo_config_yaml", "run_demo_chain"]
 DEMO_CHAIN_SETTINGS: dict[str, dict[str, Any]] = {
     "full": {
         "n_particles": 3, "mean_area": 200, "half_cycles": "[1, 2]", "frames": "[4, 6]",
-        "i0": 5000.0, "epochs": 5, "steps": 100, "max_iter": 12, "degree_j0": 6, "n_kl": 10,
-        "shooting": "both", "replicates": 3, "uq_iter": 4,
+        "i0": 5000.0, "epochs": 5, "steps": 100, "max_iter": 40, "max_iter_single": 200,
+        "degree_j0": 8, "n_kl": 20, "shooting": "both", "smooth_segments": "[0.5, 1.0]",
+        "continuation": "[2, 4]", "replicates": 3, "uq_iter": 20,
     },
     "quick": {
         "n_particles": 2, "mean_area": 120, "half_cycles": "[1, 1]", "frames": "[4, 5]",
-        "i0": 5000.0, "epochs": 4, "steps": 50, "max_iter": 6, "degree_j0": 4, "n_kl": 5,
-        "shooting": "multiple", "replicates": 0, "uq_iter": 0,
+        "i0": 5000.0, "epochs": 4, "steps": 50, "max_iter": 10, "max_iter_single": 30,
+        "degree_j0": 4, "n_kl": 5, "shooting": "both", "smooth_segments": "0.5",
+        "continuation": "[2]", "replicates": 0, "uq_iter": 0,
     },
 }  # fmt: skip
 
@@ -86,6 +88,8 @@ input:
     energy_range: [702.0, 714.0]   # eV, across the Fe L3 edge
     i0: {s["i0"]}                 # incident counts per pixel and energy
     thickness: 0.6
+    ic_noise: 0.0              # half-cycles start uniform (a particle at rest); k seeds
+                               # the phase mosaic
 # For measured data replace the simulate block by:  file: path/to/stack_video.nc
 stages:
   composition:               # per-pixel NNLS against the LFP/FP references
@@ -101,11 +105,17 @@ stages:
     pass_on: input             # fit the NNLS maps: on these small particles N2V blurs the
                                # sharp phase interfaces more than it removes noise (report)
   learn_kinetics:            # mu_h(c), j0(c), k(x, y) by PDE-constrained least squares
-    max_iter: {s["max_iter"]}
+    rho2: 0.0008               # ~ the variance of the NNLS maps' noise (0.0285^2): the MAP
+    max_iter: {s["max_iter"]}               # steps of each multiple-shooting stage
+    max_iter_single: {s["max_iter_single"]}       # steps of the final single-shooting fit
     degree_mu: 5
     degree_j0: {s["degree_j0"]}
     n_kl: {s["n_kl"]}
     shooting: {s["shooting"]}
+    continuation: {s["continuation"]}        # lower ln j0 degrees first
+    smooth_initial: 10.0       # half-cycles start from their first frame's mean
+    smooth_segments: {s["smooth_segments"]}  # blur (px) of multiple-shooting starts; a list:
+                               # one fit per value, the lowest objective wins
 {uq}  report:
     filename: report.html
 """

@@ -534,6 +534,7 @@ def _run_uq(ctx: StageContext, opts: UQConfig) -> StageOutput:
         )
     learn_opts = dict(ctx.config["stages"]["learn_kinetics"])
     learn_opts["max_iter"] = opts.max_iter
+    learn_opts["max_iter_single"] = opts.max_iter  # refits: single shooting from the MAP
     with np.load(learn / "map_params.npz") as z:
         map_params = {k: z[k] for k in z.files}
     from ._parallel import ExecutorConfig

