@@ -43,8 +43,10 @@ def kinetics_laws_figure(fit: Any) -> Figure:
     fig = Figure(figsize=(5.5, 7))
     ax_j, ax_m = fig.subplots(2, 1, sharex=True)
     jmax = float(np.max(fit.j0))
-    lo = fit.j0 * np.exp(-Z99 * fit.ln_j0_std) / jmax
-    hi = fit.j0 * np.exp(Z99 * fit.ln_j0_std) / jmax
+    # (an unidentified end of ln j0 can have a huge std: clip the exponent, not overflow)
+    spread = np.clip(Z99 * fit.ln_j0_std, None, 50.0)
+    lo = fit.j0 * np.exp(-spread) / jmax
+    hi = fit.j0 * np.exp(spread) / jmax
     if np.all(np.isfinite(lo)):
         ax_j.fill_between(c, lo, hi, alpha=0.3, label="99 % band (Gauss–Newton)")
     ax_j.plot(c, fit.j0 / jmax, lw=2, label="learned")

@@ -934,8 +934,8 @@ def gauss_newton_bands(fit: Any, level: float = 0.99) -> dict[str, tuple[np.ndar
     return {
         "mu_h": (fit.mu - z * fit.mu_std, fit.mu + z * fit.mu_std),
         "j0_norm": (
-            fit.j0 * np.exp(-z * fit.ln_j0_std) / jmax,
-            fit.j0 * np.exp(z * fit.ln_j0_std) / jmax,
+            fit.j0 * np.exp(-np.clip(z * fit.ln_j0_std, None, 50.0)) / jmax,
+            fit.j0 * np.exp(np.clip(z * fit.ln_j0_std, None, 50.0)) / jmax,
         ),
     }
 
