@@ -132,6 +132,10 @@ def test_failed_run_resumes_after_last_finished_stage(tmp_path, stack_file):
         ("run: {seed: 1}\ninput: {file: x.nc}\nstagez: {}\n", "stagez", 3),
         ("input: {file: x.nc}\nstages:\n  learn_ch: {}\n  learn_kinetics: {}\n",
          "stages.learn_kinetics", 4),
+        ("input: {file: x.nc}\nstages:\n  learn_kinetics:\n    smooth_segments: [1, -2]\n",
+         "stages.learn_kinetics", 3),
+        ("input: {file: x.nc}\nstages:\n  learn_kinetics:\n    max_iter_single: 0\n",
+         "stages.learn_kinetics.max_iter_single", 4),
     ],
 )  # fmt: skip
 def test_malformed_config_names_key_and_line(text, key, line):

@@ -208,10 +208,10 @@ def demo(
     Default: the whole pipeline as an ordinary 'operando run' config (print it with
     --config): simulate LiFePO4 particles through (dis)charge with known kinetics, render
     them as noisy STXM stacks, compute composition maps, denoise them (N2V), learn mu_h(c),
-    j0(c) and k(x, y), run a small particle bootstrap and write OUT/report.html. About 3
+    j0(c) and k(x, y), run a small particle bootstrap and write OUT/report.html. About 2.5
     minutes on 2 cores (--quick: two tiny particles, no bootstrap, about 1 minute). Stages
-    are cached in OUT/stages/, so a second run reuses them. The demo-sized kinetics fit is
-    rough: the report compares it with the truth.
+    are cached in OUT/stages/, so a second run reuses them. The report compares every
+    learned quantity with the truth (the --quick fit is only a first look).
 
     --ch: the Cahn–Hilliard demo: simulate a phase-separation series, corrupt it with the
     paper's composite noise, measure PSNR/SSIM, learn mu_h(c) and D(c) back from a small

@@ -27,6 +27,27 @@ def particles_command(
         typer.Option("--noise", min=0.0, help="Gaussian pixel noise sigma_e (0: clean)."),
     ] = 0.07,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    mean_area: Annotated[
+        float,
+        typer.Option("--mean-area", min=10.0, help="Mean particle area in pixels (50 nm)."),
+    ] = 490.0,
+    half_cycles: Annotated[
+        str,
+        typer.Option("--half-cycles", help="Range of half-cycles per particle, 'LO,HI'."),
+    ] = "1,3",
+    frames: Annotated[
+        str, typer.Option("--frames", help="Range of frames per half-cycle, 'LO,HI'.")
+    ] = "4,10",
+    ic_noise: Annotated[
+        float,
+        typer.Option(
+            "--ic-noise",
+            min=0.0,
+            help="Standard deviation of the iid perturbation of each half-cycle's uniform "
+            "initial state (0: a particle at rest; the k heterogeneity alone seeds the "
+            "phase mosaic, as in the noisy acceptance test of docs/kinetics.md).",
+        ),
+    ] = 0.002,
 ) -> None:
     """Simulate platelet particles (dis)charged at 0.2C–3C, with all truth attached.
 
@@ -35,12 +56,26 @@ def particles_command(
     docs/kinetics.md) and OUT.summary.json.
     """
     from ..config import enable_x64
+    from ..errors import ParameterError
     from ..io import write_dataset, write_summary
     from ..simulate._particles import simulate_particles
 
+    def pair(text: str, flag: str) -> tuple[int, int]:
+        try:
+            lo, hi = (int(v) for v in text.split(","))
+        except ValueError:
+            raise ParameterError(
+                f"'{text}' is not 'LO,HI'", where=flag, fix=f"e.g. {flag} 1,2"
+            ) from None
+        return lo, hi
+
+    hc, fr = pair(half_cycles, "--half-cycles"), pair(frames, "--frames")
     enable_x64()
     start = time.perf_counter()
-    ds = simulate_particles(particles, noise=noise, seed=seed)
+    ds = simulate_particles(
+        particles, noise=noise, seed=seed, mean_area=mean_area, half_cycles=hc, frames=fr,
+        ic_noise=ic_noise,
+    )  # fmt: skip
     elapsed = time.perf_counter() - start
     write_dataset(ds, out)
     write_summary(

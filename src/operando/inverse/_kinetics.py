@@ -1012,11 +1012,12 @@ def learn_kinetics(
     smooth_segments
         Blur (pixels) of the segment starts of the multiple-shooting stages (continuation
         and the first stage of ``shooting="both"``), which are mid-half-cycle,
-        phase-separated frames; ``None`` (default): ``smooth_initial``. The noisy-data
-        recipe (``sigma_e = 0.07``, docs/kinetics.md "Noisy data"): ``smooth_segments=1.5``,
-        ``smooth_initial=10``, ``continuation=(2, 4)``, ``rho2 = sigma_e**2``: a light
-        blur keeps the mosaic of the segment starts but damps the noise that multiple
-        shooting would otherwise amplify, and single shooting then fits the raw frames.
+        phase-separated frames; ``None`` (default): ``smooth_initial``. A light blur
+        (1-1.5 px at ``sigma_e = 0.07``) keeps the mosaic of the segment starts but damps
+        the noise that multiple shooting would otherwise amplify; single shooting then
+        fits the raw frames. The noisy-data recipe (docs/kinetics.md "Noisy data") runs
+        :func:`learn_kinetics_multistart` over several blurs with ``smooth_initial=10``,
+        ``continuation=(2, 4)``, ``rho2 = sigma_e**2`` and ``max_iter_single=200``.
     rtol
         Relative tolerance of the optimiser.
     params0
@@ -1063,6 +1064,10 @@ def learn_kinetics(
         delta=delta, kappa=kappa, dt_max=dt_max, alpha=alpha, strain=strain, clip=clip,
         subgrid=subgrid, smooth_initial=smooth_initial, smooth_segments=smooth_segments,
     )  # fmt: skip
+    if max_iter_single is not None and int(max_iter_single) < 1:
+        raise ParameterError(
+            f"max_iter_single is {max_iter_single}", where="learn_kinetics", fix="pass >= 1"
+        )
     fixed = fixed_global is not None
     degrees = [int(d) for d in continuation]
     if degrees and (
@@ -1093,10 +1098,6 @@ def learn_kinetics(
         stages.append({"shooting": "multiple", "degree_j0": d, **res.summary()})
     if degrees:
         cur = _pad_j0(cur, int(degree_j0))
-    if max_iter_single is not None and int(max_iter_single) < 1:
-        raise ParameterError(
-            f"max_iter_single is {max_iter_single}", where="learn_kinetics", fix="pass >= 1"
-        )
     for stage in plan[shooting]:
         S = kinetics_setup(data, params0=cur, shooting=stage, **opts)
         if fixed:
