@@ -32,11 +32,14 @@ idle (rerun it then).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).parent / "results" / "parallel_bootstrap.json"
 
@@ -82,23 +85,29 @@ def _bootstrap(fits: int, workers: int, points: int) -> dict:
     }
 
 
-def _warm(jobs: dict, workers: int, points: int) -> tuple[dict, float]:
-    """The batch on a running ``workers``-process cluster whose workers have compiled it."""
+@contextlib.contextmanager
+def _local_cluster(workers: int) -> Iterator[tuple[Any, Any]]:
+    """A spawned local cluster of ``workers`` one-thread processes and its client."""
     from distributed import Client, LocalCluster
 
-    from operando.pipelines._parallel import WORKER_ENV, ExecutorConfig, map_jobs
-    from operando.pipelines._uq import bootstrap_selftest_fit
+    from operando.pipelines._parallel import WORKER_ENV
 
     with (
         LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            env=dict(WORKER_ENV),
+            n_workers=workers, threads_per_worker=1, processes=True, env=dict(WORKER_ENV),
             dashboard_address=":0",
-        ) as cluster,  # fmt: skip
+        ) as cluster,
         Client(cluster) as client,
-    ):
+    ):  # fmt: skip
+        yield cluster, client
+
+
+def _warm(jobs: dict, workers: int, points: int) -> tuple[dict, float]:
+    """The batch on a running ``workers``-process cluster whose workers have compiled it."""
+    from operando.pipelines._parallel import ExecutorConfig, map_jobs
+    from operando.pipelines._uq import bootstrap_selftest_fit
+
+    with _local_cluster(workers) as (cluster, client):
         for addr in client.scheduler_info()["workers"]:
             client.submit(bootstrap_selftest_fit, 10_000, points, workers=[addr],
                           pure=False).result()  # fmt: skip
@@ -111,24 +120,13 @@ def _warm(jobs: dict, workers: int, points: int) -> tuple[dict, float]:
 
 
 def _overhead(n: int) -> dict:
-    from distributed import Client, LocalCluster
-
-    from operando.pipelines._parallel import WORKER_ENV, wait_seconds
+    from operando.pipelines._parallel import wait_seconds
 
     t0 = time.perf_counter()
     for _ in range(n):
         wait_seconds(0.0)
     loop_s = time.perf_counter() - t0
-    with (
-        LocalCluster(
-            n_workers=1,
-            threads_per_worker=1,
-            processes=True,
-            env=dict(WORKER_ENV),
-            dashboard_address=":0",
-        ) as cluster,  # fmt: skip
-        Client(cluster) as client,
-    ):
+    with _local_cluster(1) as (_cluster, client):
         client.submit(wait_seconds, 0.0, pure=False).result()  # warm the worker
         t0 = time.perf_counter()
         futures = [client.submit(wait_seconds, 0.0, pure=False) for _ in range(n)]
