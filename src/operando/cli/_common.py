@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -27,6 +27,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+T = TypeVar("T")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -40,8 +42,32 @@ __all__ = [
     "console",
     "err_console",
     "executor_from_options",
+    "parse_list",
     "progress",
 ]
+
+
+def parse_list(
+    text: str, flag: str, kind: Callable[[str], T], *, example: str, size: int | None = None
+) -> list[T]:
+    """Comma-separated values of an option (``''``: none), or a one-line error naming it.
+
+    ``size`` demands exactly that many values (e.g. 2 for a ``LO,HI`` range).
+    """
+    from ..errors import ParameterError
+
+    try:
+        vals = [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        vals = None
+    if vals is None or (size is not None and len(vals) != size):
+        raise ParameterError(
+            f"{text!r} is not a comma-separated list of {kind.__name__} values"
+            + (f" ({size} of them)" if size is not None else ""),
+            where=flag,
+            fix=f"e.g. {flag} {example}",
+        )
+    return vals
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from ._common import (
     SchedulerOpt,
     WorkersOpt,
     console,
+    parse_list,
     progress,
 )
 
@@ -168,22 +169,8 @@ def kinetics_command(
     from ..errors import ParameterError
     from ..pipelines._kinetics import run_learn_kinetics
 
-    try:
-        degrees = tuple(int(x) for x in continuation.split(",") if x.strip())
-    except ValueError:
-        raise ParameterError(
-            f"'{continuation}' is not a list of integers",
-            where="--continuation",
-            fix="e.g. --continuation 2,4",
-        ) from None
-    try:
-        smooth = [float(x) for x in smooth_segments.split(",") if x.strip()]
-    except ValueError:
-        raise ParameterError(
-            f"'{smooth_segments}' is not a list of numbers",
-            where="--smooth-segments",
-            fix="e.g. --smooth-segments 1.5 or 1,1.5,2",
-        ) from None
+    degrees = tuple(parse_list(continuation, "--continuation", int, example="2,4"))
+    smooth = parse_list(smooth_segments, "--smooth-segments", float, example="1,1.5,2")
     if any(v < 0 for v in smooth):
         raise ParameterError(f"{smooth}", where="--smooth-segments", fix="values >= 0")
     smooth_opt: float | list[float] | None = (
@@ -256,12 +243,7 @@ def _uq_options(
 
     if cv == 1:
         raise ParameterError("--cv 1", where="--cv", fix="use K >= 2 folds (or 0: off)")
-    try:
-        grid = [float(v) for v in rho2_grid.split(",") if v.strip()]
-    except ValueError as e:
-        raise ParameterError(
-            f"cannot read {rho2_grid!r}", where="--rho2-grid", fix="e.g. 0.001,0.01,0.1"
-        ) from e
+    grid = parse_list(rho2_grid, "--rho2-grid", float, example="0.001,0.01,0.1")
     if cv and (len(grid) < 2 or min(grid) < 0):
         raise ParameterError(f"{grid}", where="--rho2-grid", fix="give at least two values >= 0")
     executor = executor_from_options(workers, scheduler, cluster, cluster_config).resolved()

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import console
+from ._common import console, parse_list
 
 __all__ = ["particles_command"]
 
@@ -56,25 +56,16 @@ def particles_command(
     docs/kinetics.md) and OUT.summary.json.
     """
     from ..config import enable_x64
-    from ..errors import ParameterError
     from ..io import write_dataset, write_summary
     from ..simulate._particles import simulate_particles
 
-    def pair(text: str, flag: str) -> tuple[int, int]:
-        try:
-            lo, hi = (int(v) for v in text.split(","))
-        except ValueError:
-            raise ParameterError(
-                f"'{text}' is not 'LO,HI'", where=flag, fix=f"e.g. {flag} 1,2"
-            ) from None
-        return lo, hi
-
-    hc, fr = pair(half_cycles, "--half-cycles"), pair(frames, "--frames")
+    hc = parse_list(half_cycles, "--half-cycles", int, example="1,2", size=2)
+    fr = parse_list(frames, "--frames", int, example="4,6", size=2)
     enable_x64()
     start = time.perf_counter()
     ds = simulate_particles(
-        particles, noise=noise, seed=seed, mean_area=mean_area, half_cycles=hc, frames=fr,
-        ic_noise=ic_noise,
+        particles, noise=noise, seed=seed, mean_area=mean_area, half_cycles=tuple(hc),
+        frames=tuple(fr), ic_noise=ic_noise,
     )  # fmt: skip
     elapsed = time.perf_counter() - start
     write_dataset(ds, out)
