@@ -1277,12 +1277,12 @@ def learn_kinetics_multistart(
         if fit.status is Status.FAILED or not np.isfinite(cost):
             cost = float("inf")
         fits.append(fit)
+        shown = {k: "given" if k == "params0" else list(v) if isinstance(v, tuple) else v
+                 for k, v in st.items()}  # fmt: skip
         record.append({
-            "start": i,
-            "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in st.items()
-                        if k != "params0"} | ({"params0": "given"} if "params0" in st else {}),
-            "cost": cost, "train_rmse": float(fit.metrics["train_rmse"]),
-            "status": fit.status.value, "iterations": int(fit.settings["iterations"]),
+            "start": i, "options": shown, "cost": cost,
+            "train_rmse": float(fit.metrics["train_rmse"]), "status": fit.status.value,
+            "iterations": int(fit.settings["iterations"]),
         })  # fmt: skip
     best = int(np.argmin([r["cost"] for r in record]))
     fit = fits[best]

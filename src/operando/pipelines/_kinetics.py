@@ -28,10 +28,27 @@ from matplotlib.figure import Figure
 from ..io import atomic_path, read_dataset, write_dataset, write_summary
 from ._figures import save_figure
 
-__all__ = ["frames_figure", "k_maps_figure", "kinetics_laws_figure", "run_learn_kinetics"]
+__all__ = [
+    "fit_kinetics", "frames_figure", "gauss_newton_bands", "k_maps_figure",
+    "kinetics_laws_figure", "run_learn_kinetics",
+]  # fmt: skip
 
-#: z-value of a two-sided 99 % normal band.
-Z99 = 2.5758
+
+def gauss_newton_bands(fit: Any, level: float = 0.99) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Linearised (Gauss–Newton) bands of a :class:`~operando.inverse.KineticsFit`.
+
+    ``mu_h`` and ``j0 / max j0`` (log-normal in ``j0``); the exponent is clipped at 50 so
+    that an unidentified end of ``ln j0`` (huge std) gives a huge, finite band.
+    """
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + level / 2.0))
+    jmax = float(np.max(fit.j0))
+    spread = np.clip(z * fit.ln_j0_std, None, 50.0)
+    return {
+        "mu_h": (fit.mu - z * fit.mu_std, fit.mu + z * fit.mu_std),
+        "j0_norm": (fit.j0 * np.exp(-spread) / jmax, fit.j0 * np.exp(spread) / jmax),
+    }
 
 
 def kinetics_laws_figure(fit: Any) -> Figure:
@@ -43,10 +60,8 @@ def kinetics_laws_figure(fit: Any) -> Figure:
     fig = Figure(figsize=(5.5, 7))
     ax_j, ax_m = fig.subplots(2, 1, sharex=True)
     jmax = float(np.max(fit.j0))
-    # (an unidentified end of ln j0 can have a huge std: clip the exponent, not overflow)
-    spread = np.clip(Z99 * fit.ln_j0_std, None, 50.0)
-    lo = fit.j0 * np.exp(-spread) / jmax
-    hi = fit.j0 * np.exp(spread) / jmax
+    bands = gauss_newton_bands(fit, 0.99)
+    lo, hi = bands["j0_norm"]
     if np.all(np.isfinite(lo)):
         ax_j.fill_between(c, lo, hi, alpha=0.3, label="99 % band (Gauss–Newton)")
     ax_j.plot(c, fit.j0 / jmax, lw=2, label="learned")
@@ -60,9 +75,7 @@ def kinetics_laws_figure(fit: Any) -> Figure:
     ax_j.set_ylim(0, 1.6)
     ax_j.legend(fontsize=7)
     if np.all(np.isfinite(fit.mu_std)):
-        ax_m.fill_between(
-            c, fit.mu - Z99 * fit.mu_std, fit.mu + Z99 * fit.mu_std, alpha=0.3, label="99 % band"
-        )
+        ax_m.fill_between(c, *bands["mu_h"], alpha=0.3, label="99 % band")
     ax_m.plot(c, fit.mu, lw=2, label="learned")
     ax_m.plot(
         c, np.asarray(regular_solution_mu(c, 4.47)), "k--", label=r"regular solution $\Omega$=4.47"
@@ -140,13 +153,11 @@ def fit_kinetics(ds: Any, **options: Any) -> Any:
     from ..inverse._kinetics import learn_kinetics, learn_kinetics_multistart
 
     sm = options.get("smooth_segments")
+    if isinstance(sm, list | tuple) and len(sm) > 1:
+        rest = {k: v for k, v in options.items() if k != "smooth_segments"}
+        return learn_kinetics_multistart(ds, [{"smooth_segments": float(v)} for v in sm], **rest)
     if isinstance(sm, list | tuple):
-        values = [None if v is None else float(v) for v in sm]
-        if len(values) > 1:
-            rest = {k: v for k, v in options.items() if k != "smooth_segments"}
-            starts = [{"smooth_segments": v} for v in values]
-            return learn_kinetics_multistart(ds, starts, **rest)
-        options = {**options, "smooth_segments": values[0] if values else None}
+        options = {**options, "smooth_segments": float(sm[0]) if sm else None}
     return learn_kinetics(ds, **options)
 
 

@@ -34,7 +34,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -42,6 +42,7 @@ from matplotlib.figure import Figure
 from ..errors import DataError, ParameterError
 from ..io import atomic_path, file_sha256, read_dataset, write_summary
 from ._figures import save_figure
+from ._kinetics import gauss_newton_bands
 from ._parallel import ExecutorConfig, map_jobs
 
 __all__ = [
@@ -202,7 +203,7 @@ def _kinetics_hmc_chain_job(
     init_std: float,
     inverse_mass_matrix: Any = None,
     max_tree_depth: int = 8,
-    grad: str = "rev",
+    grad: Literal["rev", "fwd"] = "rev",
 ) -> dict[str, Any]:
     """One NUTS chain on the kinetics posterior; returns flattened samples and curves."""
     import jax
@@ -245,7 +246,7 @@ def _kinetics_hmc_chain_job(
         init_std=unravel(jnp.asarray(init_std * std)),
         inverse_mass_matrix=imm,
         max_tree_depth=int(max_tree_depth),
-        grad=grad,  # type: ignore[arg-type]
+        grad=grad,
     )
     draws = res.draws()
     flat = np.asarray(jax.vmap(lambda p: ravel_pytree(p)[0])(draws))
@@ -647,7 +648,7 @@ def hmc_kinetics(
     level: float = 0.99,
     init_std: float = 0.5,
     max_tree_depth: int = 8,
-    grad: str = "rev",
+    grad: Literal["rev", "fwd"] = "rev",
     map_params: dict[str, Any] | None = None,
     executor: ExecutorConfig | None = None,
     progress: Callable[..., None] | None = None,
@@ -923,21 +924,6 @@ def bootstrap_ch(
 
 
 # ------------------------------------------------------------ CLI orchestration
-
-
-def gauss_newton_bands(fit: Any, level: float = 0.99) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Linearised (Gauss–Newton) bands of a :class:`~operando.inverse.KineticsFit`."""
-    from scipy.stats import norm
-
-    z = float(norm.ppf(0.5 + level / 2.0))
-    jmax = float(np.max(fit.j0))
-    return {
-        "mu_h": (fit.mu - z * fit.mu_std, fit.mu + z * fit.mu_std),
-        "j0_norm": (
-            fit.j0 * np.exp(-np.clip(z * fit.ln_j0_std, None, 50.0)) / jmax,
-            fit.j0 * np.exp(np.clip(z * fit.ln_j0_std, None, 50.0)) / jmax,
-        ),
-    }
 
 
 def run_kinetics_uq(
