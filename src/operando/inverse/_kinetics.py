@@ -36,6 +36,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -395,12 +396,15 @@ class _Model:
             params["Z"], arrays["modes"], arrays["interior"]
         )
 
-    def block(self, g: jax.Array, z: jax.Array, b: dict[str, jax.Array]) -> jax.Array:
+    def block(
+        self, g: jax.Array, z: jax.Array, b: dict[str, jax.Array], n_sub: int | None = None
+    ) -> jax.Array:
         """Model of one half-cycle (or segment) on its coarse pixel list, ``(F, n)``.
 
         Depends only on the shared ``g`` and the particle's own ``z``: ``ln k`` is not
         centred here (the k–j0 scale is pinned by the prior on ``Z`` and removed after
-        the fit by :meth:`gauge`), so the Jacobian is block-structured.
+        the fit by :meth:`gauge`), so the Jacobian is block-structured. ``n_sub``
+        (static) overrides the model's sub-steps per frame interval (a block's group).
         """
         params = self.split(g)
         psi = self.psi(z, b["modes"], b["interior"])
@@ -409,8 +413,8 @@ class _Model:
         pred_f = reaction_allen_cahn(
             frames_f[0], b["dts"], b["rates"], psi[par], b["neighbours"], b["evolve"],
             params, mu_h=self.mu_h, log_j0=self.log_j0, kappa=self.kappa * self.subgrid**2,
-            n_sub=self.n_sub, boundary=frames_f, valid=b["valid_f"], alpha=self.alpha,
-            strain=self.strain,
+            n_sub=self.n_sub if n_sub is None else int(n_sub), boundary=frames_f,
+            valid=b["valid_f"], alpha=self.alpha, strain=self.strain,
         )  # fmt: skip
         if self.subgrid == 1:
             return pred_f
@@ -418,15 +422,19 @@ class _Model:
         summed = jax.ops.segment_sum((pred_f * b["valid_f"]).T, par, num_segments=n_c).T
         return summed / jnp.maximum(b["count"], 1.0)
 
-    def block_residual(self, g: jax.Array, z: jax.Array, b: dict[str, jax.Array]) -> jax.Array:
+    def block_residual(
+        self, g: jax.Array, z: jax.Array, b: dict[str, jax.Array], n_sub: int | None = None
+    ) -> jax.Array:
         """Weighted residual of one block, flattened (0 where no residual is taken)."""
-        return ((self.block(g, z, b) - b["targets"]) * b["weights"]).ravel()
+        return ((self.block(g, z, b, n_sub) - b["targets"]) * b["weights"]).ravel()
 
-    def predict(self, params: Any, blocks: dict[str, jax.Array], owner: Any) -> jax.Array:
-        """Model frames of every block on the coarse pixel lists, ``(B, F, n)``."""
+    def predict(
+        self, params: Any, blocks: dict[str, jax.Array], owner: Any, n_sub: int | None = None
+    ) -> jax.Array:
+        """Model frames of the given blocks on the coarse pixel lists, ``(B, F, n)``."""
         g = jnp.concatenate([jnp.asarray(params["j0"]), jnp.asarray(params["mu"])])
         Z = jnp.asarray(params["Z"])[jnp.asarray(owner)]
-        return jax.vmap(lambda z, b: self.block(g, z, b))(Z, blocks)
+        return jax.vmap(lambda z, b: self.block(g, z, b, n_sub))(Z, blocks)
 
     def gauge(self, params: Any, arrays: dict[str, Any]) -> dict[str, np.ndarray]:
         """Exact reparametrisation to zero mean ``ln k`` (``Z_0 -= m/sigma_psi0``, ``b_0 += m``).
@@ -681,6 +689,70 @@ def _fine_graphs(
     }  # fmt: skip
 
 
+#: At most this many groups of blocks with their own sub-step count and frame padding.
+MAX_STEP_GROUPS = 4
+
+
+def step_groups(
+    n_sub: np.ndarray,
+    n_frames: np.ndarray,
+    max_groups: int = MAX_STEP_GROUPS,
+    min_gain: float = 0.2,
+) -> list[tuple[int, int, np.ndarray]]:
+    r"""Partition blocks into groups of one sub-step count and one padded frame count.
+
+    Block ``b`` needs ``n_sub[b]`` sub-steps per interval (its longest frame interval
+    over ``dt_max``) and has ``n_frames[b]`` valid frames. All blocks of a group are
+    integrated with the group's largest of both, so one stiff-rate-free slow half-cycle
+    no longer sets the step count of every fast one. The groups are contiguous runs of
+    the blocks sorted by ``n_sub`` that minimise the total work
+    :math:`\sum_g |g|\,n_g (F_g - 1)` (dynamic programming); a further group is
+    added only while it cuts the work by at least ``min_gain`` (each group is compiled
+    separately). Returns ``[(n_sub_g, frames_g, block_indices), ...]``.
+    """
+    n_sub = np.asarray(n_sub, dtype=int)
+    n_frames = np.asarray(n_frames, dtype=int)
+    order = np.lexsort((n_frames, n_sub))
+    ns, nf = n_sub[order], np.maximum(n_frames[order] - 1, 1)
+    B = ns.size
+
+    def cost_table() -> np.ndarray:
+        """``C[i, j]``: work of one group of sorted blocks ``i..j`` (inclusive)."""
+        C = np.full((B, B), np.inf)
+        for j in range(B):
+            fmax = np.maximum.accumulate(nf[: j + 1][::-1])[::-1]
+            C[: j + 1, j] = (j + 1 - np.arange(j + 1)) * ns[j] * fmax
+        return C
+
+    C = cost_table()
+    best = C[0].copy()  # best[j]: optimal work of blocks 0..j in k groups
+    cut = [np.zeros(B, dtype=int)]  # cut[k][j]: start of the last group
+    plans = [best.copy()]
+    for _ in range(1, max(int(max_groups), 1)):
+        cand = best[:-1, None] + C[1:, :]  # previous groups end at i - 1, last is i..j
+        cand = np.vstack([np.full((1, B), np.inf), cand])
+        start = np.argmin(cand, axis=0)
+        new = cand[start, np.arange(B)]
+        better = new < best
+        best = np.where(better, new, best)
+        cut.append(np.where(better, start, -1))
+        plans.append(best.copy())
+    k = 0
+    while k + 1 < len(plans) and plans[k + 1][-1] <= (1.0 - min_gain) * plans[k][-1]:
+        k += 1
+    groups = []
+    j = B - 1
+    while j >= 0:
+        kk = k
+        while kk > 0 and cut[kk][j] < 0:
+            kk -= 1
+        i = int(cut[kk][j]) if kk > 0 else 0
+        idx = np.sort(order[i : j + 1])
+        groups.append((int(ns[j]), int(np.max(n_frames[idx])), idx))
+        j, k = i - 1, kk - 1
+    return sorted(groups, key=lambda t: t[0])
+
+
 def kinetics_setup(
     data: xr.Dataset,
     *,
@@ -707,12 +779,15 @@ def kinetics_setup(
 ) -> SimpleNamespace:
     """Validate the inputs and build the block residual of :func:`learn_kinetics` (same options).
 
-    Returns a namespace with, among others, ``model`` (``model.block_residual(g, z, b)``
-    is the residual of one block, ``g = [j0, mu]``), ``blocks`` (per-block arrays),
-    ``owner`` (particle of every block), ``residual(params)`` (all blocks, flattened;
-    zeros where no residual is taken), ``params0``/``p0``, ``arrays`` (per-particle KL
-    modes and interiors), ``prob`` and ``n_residuals``; useful for derivative checks and
-    custom optimisers.
+    Returns a namespace with, among others, ``model`` (``model.block_residual(g, z, b,
+    n_sub)`` is the residual of one block, ``g = [j0, mu]``), ``blocks`` (per-block
+    arrays), ``owner`` (particle of every block), ``groups`` (:func:`step_groups`:
+    ``(n_sub, frames, block indices)``) with ``group_fns``/``group_args``/``group_owner``
+    (what :func:`~operando.inverse.block_least_squares` takes), ``predict(params)`` (model
+    frames ``(B, F, n)``), ``residual(params)`` (all blocks, flattened; zeros where no
+    residual is taken), ``params0``/``p0``, ``arrays`` (per-particle KL modes and
+    interiors), ``prob`` and ``n_residuals``; useful for derivative checks and custom
+    optimisers.
     """
     require_x64("operando.learn_kinetics")
     prob = prepare_kinetics(data, clip=clip)
@@ -762,7 +837,8 @@ def kinetics_setup(
             ps = prob.pixel_size if prob.pixel_unit == "nm" else 50.0
             kappa = dimensionless_kappa(ps * 1e-9)
     a_delta, null = binodal_constraint(int(degree_mu), float(delta))
-    n_sub = max(1, int(np.ceil(prob.dts.max() / dt_max * (1 - 1e-12))))
+    n_sub_b = np.maximum(1, np.ceil(prob.dts.max(axis=1) / dt_max * (1 - 1e-12))).astype(int)
+    n_sub = int(n_sub_b.max())
     model = _Model(
         mu_law=LegendreChemicalPotential(degree=int(degree_mu), prior=True, key=None),
         j0_law=LegendreLogDiffusivity(degree=int(degree_j0), key=None),
@@ -811,6 +887,30 @@ def kinetics_setup(
         "count": jnp.asarray(G["count"][owner]),
     }
     n_residuals = int(np.sum(weights_l > 0))
+    # Groups of blocks with their own sub-step count and frame padding (step_groups).
+    groups = step_groups(n_sub_b, prob.valid.sum(axis=1))
+    time_keys = {"frames": 1, "targets": 1, "weights": 1, "dts": 0, "rates": 0}
+
+    def _group_args(idx: np.ndarray, n_f: int) -> dict[str, jax.Array]:
+        out = {}
+        for k, v in blocks.items():
+            v = v[jnp.asarray(idx)]
+            if k in time_keys:
+                v = v[:, : n_f - 1 + time_keys[k]]
+            out[k] = v
+        return out
+
+    group_fns = tuple(partial(model.block_residual, n_sub=n) for n, _, _ in groups)
+    group_args = tuple(_group_args(idx, n_f) for _, n_f, idx in groups)
+    group_owner = tuple(jnp.asarray(owner[idx]) for _, _, idx in groups)
+    n_frames_pad = int(prob.frames.shape[1])
+
+    def predict(params: Any) -> jax.Array:
+        """Model frames of every block in their order, ``(B, F, n)`` (0 past its frames)."""
+        out = jnp.zeros(blocks["frames"].shape)
+        for (n, n_f, idx), a_k, o_k in zip(groups, group_args, group_owner, strict=True):
+            out = out.at[jnp.asarray(idx), :n_f].set(model.predict(params, a_k, o_k, n_sub=n))
+        return out
 
     def to_box(lists: np.ndarray, pixels: np.ndarray) -> np.ndarray:
         """Scatter ``(..., n)`` list values onto the box (NaN elsewhere)."""
@@ -823,9 +923,8 @@ def kinetics_setup(
         return np.stack([to_box(pred_l[h][:, ok[p]], pix[p][ok[p]]) for h, p in enumerate(owner)])
 
     def residual(params: Any) -> jax.Array:
-        g = jnp.concatenate([jnp.asarray(params["j0"]), jnp.asarray(params["mu"])])
-        Z = jnp.asarray(params["Z"])[jnp.asarray(owner)]
-        return jax.vmap(lambda z, b: model.block_residual(g, z, b))(Z, blocks).ravel()
+        """Weighted residuals of all blocks in their order, flattened ``(B * F * n,)``."""
+        return ((predict(params) - blocks["targets"]) * blocks["weights"]).ravel()
 
     if params0 is not None and hasattr(params0, "params"):
         params0 = params0.params  # a KineticsFit: warm start from its optimum
@@ -904,10 +1003,11 @@ def _run_stage(
     g0 = np.concatenate([S.p0["j0"], S.p0["mu"]])
     key = (
         "kinetics", model.mu_law.degree, model.j0_law.degree, float(S.delta), model.kappa,
-        model.n_sub, model.alpha, model.strain, model.subgrid, model.sigma_psi0,
+        tuple((n, f) for n, f, _ in S.groups), model.alpha, model.strain, model.subgrid,
+        model.sigma_psi0,
     )  # fmt: skip
     res = block_least_squares(
-        model.block_residual, g0, S.p0["Z"], S.blocks, S.owner, reg_g=rho1, reg_z=rho2,
+        S.group_fns, g0, S.p0["Z"], S.group_args, S.group_owner, reg_g=rho1, reg_z=rho2,
         fixed_global=fixed, max_steps=int(max_iter), rtol=rtol, atol=0.0,
         n_residuals=S.n_residuals, callback=callback, cache_key=key,
     )  # fmt: skip
@@ -1108,11 +1208,11 @@ def learn_kinetics(
             callback=callback,
         )  # fmt: skip
         stages.append({"shooting": stage, **res.summary()})
-    prob, model, blocks = S.prob, S.model, S.blocks
+    prob, model = S.prob, S.model
     arrays, n_p, delta, kappa, n_sub = S.arrays, S.n_p, S.delta, S.kappa, S.n_sub
     params = cur if fixed else model.gauge(cur, arrays)
     pj = {k: jnp.asarray(v) for k, v in params.items()}
-    pred = S.lists_to_box(np.asarray(jax.jit(lambda p: model.predict(p, blocks, S.owner))(pj)))
+    pred = S.lists_to_box(np.asarray(jax.jit(S.predict)(pj)))
     w = prob.weights > 0
     r_all = (pred - prob.targets)[w]
     metrics: dict[str, float] = {"train_rmse": float(np.sqrt(np.mean(r_all**2)))}
@@ -1177,7 +1277,9 @@ def learn_kinetics(
         "n_kl": int(n_kl),
         "corr_length": float(corr_length), "sigma_psi": float(sigma_psi),
         "sigma_psi0": float(sigma_psi0), "delta": float(delta), "kappa_tilde": float(kappa),
-        "dt_max": float(dt_max), "n_sub": int(n_sub), "alpha": float(alpha),
+        "dt_max": float(dt_max), "n_sub": int(n_sub),
+        "step_groups": [[int(n), int(f), len(i)] for n, f, i in S.groups],
+        "alpha": float(alpha),
         "strain": strain is not None, "clip": list(clip), "subgrid": int(subgrid),
         "smooth_initial": float(smooth_initial),
         "smooth_segments": None if smooth_segments is None else float(smooth_segments),
@@ -1341,7 +1443,7 @@ def _predict(params: Any, data: xr.Dataset, options: dict[str, Any]):
     params, opts = _model_options(params, options)
     S = kinetics_setup(data, params0=params, shooting="single", **opts)
     pj = {k: jnp.asarray(v) for k, v in S.p0.items()}
-    pred_l = np.asarray(jax.jit(lambda p: S.model.predict(p, S.blocks, S.owner))(pj))
+    pred_l = np.asarray(jax.jit(S.predict)(pj))
     pred = S.lists_to_box(pred_l)
     shown = S.prob.masks[S.owner][:, None] & S.prob.valid[:, :, None, None]
     return np.where(shown, pred, np.nan), S

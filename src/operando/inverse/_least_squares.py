@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -626,25 +626,51 @@ def propagate_covariance(
 # ------------------------------------------------------------ block-structured solver
 
 
+def _as_groups(block_fn: Any, block_args: Any, owner: Any) -> tuple[tuple, tuple, tuple]:
+    """Normalise one block function or a sequence of groups to three equal-length tuples."""
+    if callable(block_fn):
+        return (block_fn,), (block_args,), (owner,)
+    fns, args, owners = tuple(block_fn), tuple(block_args), tuple(owner)
+    if not (len(fns) == len(args) == len(owners)) or not fns:
+        raise ParameterError(
+            f"{len(fns)} block functions, {len(args)} block_args and {len(owners)} owner "
+            "arrays", where="block_least_squares",
+            fix="pass one callable, or equal-length sequences (one entry per group)",
+        )  # fmt: skip
+    return fns, args, owners
+
+
 def _block_pieces(
-    block_fn: Callable[[jax.Array, jax.Array, Any], jax.Array],
+    block_fn: Callable[[jax.Array, jax.Array, Any], jax.Array] | Sequence[Callable[..., Any]],
     n_g: int,
     n_p: int,
     with_global: bool,
 ) -> tuple[Any, Any]:
-    """Jitted residual and normal-equation pieces of a block-structured least squares."""
+    """Jitted residual and normal-equation pieces of a block-structured least squares.
 
-    def residual_sq(g: jax.Array, Z: jax.Array, args: Any, owner: jax.Array) -> jax.Array:
-        r = jax.vmap(lambda a, z: block_fn(g, z, a))(args, Z[owner])
-        return jax.ops.segment_sum(jnp.sum(r * r, axis=-1), owner, num_segments=n_p)
+    ``block_fn`` is one callable, or a sequence of callables (one per group of blocks);
+    the returned functions then take sequences of ``args`` and ``owner`` as well.
+    """
+    grouped = not callable(block_fn)
+    fns = tuple(block_fn) if grouped else (block_fn,)
 
-    def pieces(g: jax.Array, Z: jax.Array, args: Any, owner: jax.Array) -> dict[str, jax.Array]:
+    def _groups(args: Any, owner: Any) -> Any:
+        return zip(fns, args if grouped else (args,), owner if grouped else (owner,), strict=True)
+
+    def residual_sq(g: jax.Array, Z: jax.Array, args: Any, owner: Any) -> jax.Array:
+        total = jnp.zeros(n_p)
+        for fn, a_k, o_k in _groups(args, owner):
+            r = jax.vmap(lambda a, z, fn=fn: fn(g, z, a))(a_k, Z[o_k])
+            total = total + jax.ops.segment_sum(jnp.sum(r * r, axis=-1), o_k, num_segments=n_p)
+        return total
+
+    def group_pieces(fn: Any, g: jax.Array, Z: jax.Array, args: Any, owner: jax.Array):
         def one(a: Any, z: jax.Array) -> dict[str, jax.Array]:
             if with_global:
                 x = jnp.concatenate([g, z])
 
                 def f(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-                    r = block_fn(x[:n_g], x[n_g:], a)
+                    r = fn(x[:n_g], x[n_g:], a)
                     return r, r
 
                 J, r = jax.jacfwd(f, has_aux=True)(x)
@@ -652,7 +678,7 @@ def _block_pieces(
             else:
 
                 def f(z: jax.Array) -> tuple[jax.Array, jax.Array]:
-                    r = block_fn(g, z, a)
+                    r = fn(g, z, a)
                     return r, r
 
                 Jz, r = jax.jacfwd(f, has_aux=True)(z)
@@ -679,11 +705,24 @@ def _block_pieces(
             "finite": jnp.all(out["finite"]),
         }
 
+    def pieces(g: jax.Array, Z: jax.Array, args: Any, owner: Any) -> dict[str, jax.Array]:
+        total: dict[str, jax.Array] | None = None
+        for fn, a_k, o_k in _groups(args, owner):
+            part = group_pieces(fn, g, Z, a_k, o_k)
+            if total is None:
+                total = part
+            else:
+                total = {
+                    k: (total[k] & part[k]) if k == "finite" else total[k] + part[k] for k in part
+                }
+        assert total is not None
+        return total
+
     return jax.jit(residual_sq), jax.jit(pieces)
 
 
 def block_least_squares(
-    block_fn: Callable[[jax.Array, jax.Array, Any], jax.Array],
+    block_fn: Callable[[jax.Array, jax.Array, Any], jax.Array] | Sequence[Callable[..., Any]],
     g0: Any,
     Z0: Any,
     block_args: Any,
@@ -735,6 +774,9 @@ def block_least_squares(
     block_fn
         ``block_fn(g, z, args_b) -> (m_b,)`` residual of one block (pure JAX; padded
         entries must be 0). ``args_b`` is one slice of ``block_args`` along axis 0.
+        A sequence of callables defines *groups* of blocks (e.g. with different static
+        step counts or padded lengths, each traced once): ``block_args`` and ``owner``
+        are then sequences of the same length, one entry per group.
     g0, Z0
         Initial shared ``(n_g,)`` and private ``(P, n_z)`` parameters.
     block_args
@@ -773,21 +815,25 @@ def block_least_squares(
         raise ParameterError(
             f"Z0 has shape {Z.shape}; expected (P, n_z)", where="block_least_squares"
         )
-    owner_np = np.asarray(owner, dtype=int)
+    grouped = not callable(block_fn)
+    fns, args_groups, owner_groups = _as_groups(block_fn, block_args, owner)
+    owner_nps = tuple(np.asarray(o, dtype=int) for o in owner_groups)
     n_g, (n_p, n_z) = g.size, Z.shape
-    if owner_np.size and (owner_np.min() < 0 or owner_np.max() >= n_p):
-        raise ParameterError("owner indices outside 0..P-1", where="block_least_squares")
+    for o in owner_nps:
+        if o.size and (o.min() < 0 or o.max() >= n_p):
+            raise ParameterError("owner indices outside 0..P-1", where="block_least_squares")
     wg = np.broadcast_to(np.asarray(reg_g, dtype=float), g.shape).copy()
     wz = np.broadcast_to(np.asarray(reg_z, dtype=float), Z.shape).copy()
     if np.any(wg < 0) or np.any(wz < 0):
         raise ParameterError("regularization weights must be >= 0", where="block_least_squares")
     free_g = not fixed_global and n_g > 0
     t_c = time.perf_counter()
-    args_j = jax.tree_util.tree_map(jnp.asarray, block_args)
-    owner_j = jnp.asarray(owner_np)
+    args_j = jax.tree_util.tree_map(jnp.asarray, args_groups if grouped else args_groups[0])
+    owner_j = tuple(jnp.asarray(o) for o in owner_nps) if grouped else jnp.asarray(owner_nps[0])
     key = None
     if cache_key is not None:
-        key = ("block", cache_key, free_g, n_g, n_p, n_z, _aval_key(args_j), owner_np.size)
+        sizes = tuple(o.size for o in owner_nps)
+        key = ("block", cache_key, free_g, n_g, n_p, n_z, _aval_key(args_j), sizes, grouped)
         try:
             hash(key)
         except TypeError:
@@ -804,13 +850,15 @@ def block_least_squares(
             _CACHE[key] = (res_fn, piece_fn)
     compile_s = time.perf_counter() - t_c
     if n_residuals is None:
-        shp = jax.eval_shape(
-            lambda a: jax.vmap(lambda a1, z: block_fn(jnp.asarray(g), z, a1))(
-                a, jnp.asarray(Z)[owner_np]
-            ),
-            args_j,
-        )
-        n_residuals = int(np.prod(shp.shape))
+        n_residuals = 0
+        for fn, a_k, o_k in zip(fns, args_groups, owner_nps, strict=True):
+            shp = jax.eval_shape(
+                lambda a, fn=fn, o_k=o_k: jax.vmap(lambda a1, z: fn(jnp.asarray(g), z, a1))(
+                    a, jnp.asarray(Z)[o_k]
+                ),
+                jax.tree_util.tree_map(jnp.asarray, a_k),
+            )
+            n_residuals += int(np.prod(shp.shape))
     n_res = int(n_residuals)
 
     def reg_cost_p(g: np.ndarray, Z: np.ndarray) -> tuple[float, np.ndarray]:
