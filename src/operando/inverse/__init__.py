@@ -25,6 +25,7 @@ from ._kinetics import learn_kinetics_multistart as learn_kinetics_multistart
 from ._kinetics import pixel_correlation as pixel_correlation
 from ._kinetics import predict_kinetics as predict_kinetics
 from ._kinetics import prepare_kinetics as prepare_kinetics
+from ._kinetics import step_groups as step_groups
 from ._kinetics import subset_half_cycles as subset_half_cycles
 from ._kinetics import subset_particles as subset_particles
 from ._least_squares import IterationInfo as IterationInfo
