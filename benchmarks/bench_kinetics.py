@@ -129,7 +129,7 @@ RECIPE = dict(
 STAGE_KEYS = ("shooting", "status", "iterations", "wall_s", "compile_s")
 
 
-def full_fit(size: int, *, mean_area: float, noise: float, progress: Path) -> dict:
+def full_fit(size: int, *, mean_area: float, noise: float, progress: Path, budget: dict) -> dict:
     """Simulate ``size`` particles (no initial-condition noise) and fit them by the recipe.
 
     Every Levenberg–Marquardt iteration is appended to ``progress`` (JSON lines), so a
@@ -152,7 +152,8 @@ def full_fit(size: int, *, mean_area: float, noise: float, progress: Path) -> di
                 "damping": info.damping, "wall_s": time.perf_counter() - t0,
             }) + "\n")  # fmt: skip
 
-    fit = learn_kinetics(ds, rho2=noise**2, callback=log, **RECIPE)
+    recipe = {**RECIPE, **budget}
+    fit = learn_kinetics(ds, rho2=noise**2, callback=log, **recipe)
     wall = time.perf_counter() - t0
     stages = fit.settings["stages"]
     return {
@@ -162,7 +163,7 @@ def full_fit(size: int, *, mean_area: float, noise: float, progress: Path) -> di
         "pixels": int(ds["masks"].values.sum()),
         "mean_area": mean_area,
         "noise": noise,
-        "recipe": {k: list(v) if isinstance(v, tuple) else v for k, v in RECIPE.items()},
+        "recipe": {k: list(v) if isinstance(v, tuple) else v for k, v in recipe.items()},
         "n_params": fit.result.n_params,
         "n_residuals": fit.result.n_residuals,
         "iterations": fit.settings["iterations"],
@@ -184,6 +185,14 @@ def main() -> None:
     ap.add_argument("--fit-sizes", type=int, nargs="*", default=[])
     ap.add_argument("--mean-area", type=float, default=490.0)
     ap.add_argument("--fit-mean-area", type=float, default=490.0)
+    ap.add_argument(
+        "--fit-max-iter",
+        type=int,
+        default=RECIPE["max_iter"],
+        help="steps per multiple-shooting stage of the fit",
+    )
+    ap.add_argument("--fit-max-iter-single", type=int, default=RECIPE["max_iter_single"],
+                    help="steps of the single-shooting stage of the fit")  # fmt: skip
     ap.add_argument("--noise", type=float, default=0.07)
     ap.add_argument("--n-kl", type=int, default=20)
     args = ap.parse_args()
@@ -208,7 +217,10 @@ def main() -> None:
     for size in args.fit_sizes:
         load0 = os.getloadavg()[0]
         prog = RESULTS.parent / f"kinetics_fit{size}_progress.jsonl"
-        rec = full_fit(size, mean_area=args.fit_mean_area, noise=args.noise, progress=prog)
+        budget = {"max_iter": args.fit_max_iter, "max_iter_single": args.fit_max_iter_single}
+        rec = full_fit(
+            size, mean_area=args.fit_mean_area, noise=args.noise, progress=prog, budget=budget
+        )  # fmt: skip
         rec.update(common, load_start=load0, load_end=os.getloadavg()[0])
         out["fits"] = [r for r in out["fits"] if r["particles"] != size] + [rec]
         print(json.dumps(rec), flush=True)

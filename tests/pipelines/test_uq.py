@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 
+from operando.errors import ParameterError
 from operando.io import write_dataset
 from operando.pipelines._parallel import ExecutorConfig
 from operando.pipelines._uq import (
@@ -81,6 +82,26 @@ def test_resume_skips_finished_jobs(tiny_path, tmp_path):
     more = bootstrap_kinetics(tiny_path, tmp_path / "b", **{**kw, "n_boot": 3})
     assert len(list((tmp_path / "b" / "jobs").glob("*.npz"))) == 5
     np.testing.assert_array_equal(more["samples"]["j0"][:2], first["samples"]["j0"])
+
+
+def test_recipe_bootstrap_refits_from_the_default_start(tiny_path, tmp_path):
+    # refit="recipe": every replicate is the whole fit of its resample from the default
+    # initial guess, i.e. exactly fit_kinetics on the resampled particles.
+    from operando.inverse import subset_particles
+    from operando.inverse._uq import bootstrap_indices
+    from operando.io import read_dataset
+    from operando.pipelines._kinetics import fit_kinetics
+
+    kw = dict(n_boot=2, seed=4, executor=ExecutorConfig("serial"), **TINY_FIT)
+    b = bootstrap_kinetics(tiny_path, tmp_path / "b", refit="recipe", **kw)
+    stored = sorted(p.stem.split("-")[0] for p in (tmp_path / "b" / "jobs").glob("*.npz"))
+    assert [s for s in stored if s.startswith(("cold", "boot"))] == ["cold0000", "cold0001"]
+    assert b["results"]["refit"] == "recipe"
+    idx = bootstrap_indices(2, 2, seed=4)
+    direct = fit_kinetics(subset_particles(read_dataset(tiny_path), list(idx[1])), **TINY_FIT)
+    np.testing.assert_allclose(b["samples"]["j0"][1], direct.j0, rtol=1e-9)
+    with pytest.raises(ParameterError):
+        bootstrap_kinetics(tiny_path, tmp_path / "c", refit="cold", **kw)
 
 
 @pytest.mark.slow  # ~1-2 min idle (NUTS with forward-mode gradients through the stepper)
@@ -193,6 +214,7 @@ def _cli(capsys, *args):
         (["--bootstrap", "2", "--cluster", "slurm"], "--cluster-config"),
         (["--smooth-segments", "1,a"], "--smooth-segments"),
         (["--smooth-segments", "1,-1"], "--smooth-segments"),
+        (["--bootstrap", "2", "--bootstrap-refit", "cold"], "--bootstrap-refit"),
     ],
 )
 def test_kinetics_uq_flags_are_checked_before_any_fit(capsys, tmp_path, flags, where):

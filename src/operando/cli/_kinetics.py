@@ -141,6 +141,15 @@ def kinetics_command(
             "from the MAP): 99 % bands of mu_h, j0 and per-pixel ln k in OUT/bootstrap/.",
         ),
     ] = 0,
+    bootstrap_refit: Annotated[
+        str,
+        typer.Option(
+            "--bootstrap-refit",
+            help="How bootstrap refits start: 'map' (warm start from the MAP, single "
+            "shooting) or 'recipe' (each one the whole fit from the default start with "
+            "these options: slower, also shows which optimum a fit ends in).",
+        ),
+    ] = "map",
     hmc: Annotated[
         bool,
         typer.Option(
@@ -176,6 +185,10 @@ def kinetics_command(
     smooth_opt: float | list[float] | None = (
         None if not smooth else smooth[0] if len(smooth) == 1 else smooth
     )
+    if bootstrap_refit not in ("map", "recipe"):
+        raise ParameterError(
+            f"{bootstrap_refit!r}", where="--bootstrap-refit", fix="'map' or 'recipe'"
+        )
     uq = _uq_options(cv, rho2_grid, workers, scheduler, cluster, cluster_config)
     model_opts = {"subgrid": subgrid, "smooth_initial": smooth_initial,
                   "smooth_segments": smooth_opt, "max_iter_single": max_iter_single,
@@ -221,7 +234,8 @@ def kinetics_command(
         fit_opts = {"rho2": rho2, "degree_mu": degree_mu, "degree_j0": degree_j0,
                     "max_iter": max_iter, **model_opts}  # fmt: skip
         uq_res = run_kinetics_uq(
-            data, out, record["fit"], n_boot=bootstrap, hmc=hmc, hmc_samples=hmc_samples,
+            data, out, record["fit"], n_boot=bootstrap, bootstrap_refit=bootstrap_refit,
+            hmc=hmc, hmc_samples=hmc_samples,
             seed=seed, executor=uq["executor"], progress=progress,
             on_cluster=uq["on_cluster"], **fit_opts,
         )  # fmt: skip

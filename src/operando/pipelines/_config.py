@@ -240,7 +240,13 @@ class UQConfig(_Strict):
 
     method: Literal["bootstrap"] = Field("bootstrap", description="UQ method.")
     replicates: int = Field(4, ge=2, description="Bootstrap replicates.")
-    max_iter: int = Field(10, ge=1, description="Optimiser steps per replicate.")
+    max_iter: int = Field(10, ge=1, description="Optimiser steps per replicate (refit: map).")
+    refit: Literal["map", "recipe"] = Field(
+        "map",
+        description="Replicates warm-started from the MAP (single shooting, max_iter "
+        "steps), or each one the whole learn_kinetics fit from the default start (slower; "
+        "shows which optimum a fit ends in when there are several).",
+    )
     level: float = Field(0.99, gt=0, lt=1, description="Band coverage (percentile band).")
     seed: int | None = Field(None, description="Seed (default: run.seed).")
     workers: int | None = Field(

@@ -533,8 +533,9 @@ def _run_uq(ctx: StageContext, opts: UQConfig) -> StageOutput:
             fix="add a learn_kinetics stage (Cahn–Hilliard bootstrap: operando learn ch)",
         )
     learn_opts = dict(ctx.config["stages"]["learn_kinetics"])
-    learn_opts["max_iter"] = opts.max_iter
-    learn_opts["max_iter_single"] = opts.max_iter  # refits: single shooting from the MAP
+    if opts.refit == "map":
+        learn_opts["max_iter"] = opts.max_iter
+        learn_opts["max_iter_single"] = opts.max_iter  # refits: single shooting from the MAP
     with np.load(learn / "map_params.npz") as z:
         map_params = {k: z[k] for k in z.files}
     from ._parallel import ExecutorConfig
@@ -542,7 +543,7 @@ def _run_uq(ctx: StageContext, opts: UQConfig) -> StageOutput:
     executor = ExecutorConfig("auto", opts.workers, opts.scheduler, opts.cluster_config)
     res = bootstrap_kinetics(
         ctx.input, ctx.directory, n_boot=opts.replicates, seed=ctx.seed, level=opts.level,
-        map_params=map_params, executor=executor, **learn_opts,
+        map_params=map_params, refit=opts.refit, executor=executor, **learn_opts,
     )  # fmt: skip
     return StageOutput(None, _jsonable(res["results"]), {"learn_kinetics": learn_opts})
 

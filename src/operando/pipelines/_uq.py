@@ -502,6 +502,7 @@ def bootstrap_kinetics(
     seed: int = 0,
     level: float = 0.99,
     map_params: dict[str, Any] | None = None,
+    refit: Literal["map", "recipe"] = "map",
     executor: ExecutorConfig | None = None,
     progress: Callable[..., None] | None = None,
     on_cluster: Callable[[Any], None] | None = None,
@@ -523,6 +524,15 @@ def bootstrap_kinetics(
         Band coverage (0.99: the 0.5 and 99.5 percentiles).
     map_params
         MAP parameters; default: fitted here as a job.
+    refit
+        ``"map"`` (seed 002): every refit is warm-started from the MAP (single shooting,
+        ``max_iter_single`` steps). ``"recipe"``: every refit runs the whole fit of
+        ``options`` from the default initial guess (multiple shooting, continuation,
+        every start of a ``smooth_segments`` list), as the MAP did. Where the objective
+        has several optima of similar cost (small noisy datasets: HMC chains that do not
+        mix), warm-started refits stay in the MAP's basin and their band shows only its
+        width; cold refits also show which optimum the fit ends in. Costs a full fit per
+        sample.
     executor, progress, on_cluster
         See :func:`~operando.pipelines._parallel.map_jobs`.
     **options
@@ -557,14 +567,26 @@ def bootstrap_kinetics(
         executor=ExecutorConfig("serial"), store=store, salt=_salt(data_path),
     )["map-curves"]  # fmt: skip
     idx = bootstrap_indices(n_p, int(n_boot), seed=int(seed))
-    jobs = {
-        f"boot{b:04d}": {
-            "data_path": data_path, "options": _refit_options(options),
-            "particles": idx[b].tolist(),
-            "params0": {"mu": m["mu"], "j0": m["j0"], "Z": np.asarray(m["Z"])[idx[b]]},
-        }
-        for b in range(int(n_boot))
-    }  # fmt: skip
+    if refit not in ("map", "recipe"):
+        raise ParameterError(
+            f"refit is {refit!r}", where="bootstrap_kinetics", fix="'map' or 'recipe'"
+        )
+    if refit == "map":
+        jobs = {
+            f"boot{b:04d}": {
+                "data_path": data_path, "options": _refit_options(options),
+                "particles": idx[b].tolist(),
+                "params0": {"mu": m["mu"], "j0": m["j0"], "Z": np.asarray(m["Z"])[idx[b]]},
+            }
+            for b in range(int(n_boot))
+        }  # fmt: skip
+    else:
+        jobs = {
+            f"cold{b:04d}": {
+                "data_path": data_path, "options": options, "particles": idx[b].tolist(),
+            }
+            for b in range(int(n_boot))
+        }  # fmt: skip
     res = map_jobs(_kinetics_fit_job, jobs, executor=executor, store=store, salt=_salt(data_path),
                    progress=progress, on_cluster=on_cluster)  # fmt: skip
     c = np.asarray(map_res["c_grid"])
@@ -601,7 +623,7 @@ def bootstrap_kinetics(
     truth = _truth_curves(data_path, c)
     results: dict[str, Any] = {
         "n_boot": int(n_boot), "n_failed": int(n_boot) - len(ok), "level": level,
-        "wall_s": time.perf_counter() - t0,
+        "refit": refit, "wall_s": time.perf_counter() - t0,
         "outputs": ["bands.csv", "bootstrap.npz", "bands.png"],
     }  # fmt: skip
     sel = _in_range(c)
@@ -624,7 +646,7 @@ def bootstrap_kinetics(
         out / "bands.png",
     )
     params = {"data": data_path, "n_boot": int(n_boot), "seed": int(seed), "level": level,
-              **options}  # fmt: skip
+              "refit": refit, **options}  # fmt: skip
     write_summary(out / "summary.json", command="operando learn kinetics --bootstrap",
                   parameters=params, results=results, inputs=[data_path])  # fmt: skip
     return {
@@ -932,6 +954,7 @@ def run_kinetics_uq(
     fit: Any,
     *,
     n_boot: int = 0,
+    bootstrap_refit: Literal["map", "recipe"] = "map",
     hmc: bool = False,
     hmc_samples: int = 300,
     hmc_chains: int = 4,
@@ -970,8 +993,8 @@ def run_kinetics_uq(
         with bar(f"bootstrap ({kind})") as update:
             b = bootstrap_kinetics(
                 data_path, out / "bootstrap", n_boot=n_boot, seed=seed, level=level,
-                map_params=params, executor=executor, progress=update, on_cluster=on_cluster,
-                **options,
+                map_params=params, refit=bootstrap_refit, executor=executor, progress=update,
+                on_cluster=on_cluster, **options,
             )  # fmt: skip
         bands["bootstrap"] = {k: b["bands"][k] for k in ("mu_h", "j0_norm")}
         r = b["results"]
