@@ -572,6 +572,7 @@ def bootstrap_kinetics(
             f"refit is {refit!r}", where="bootstrap_kinetics", fix="'map' or 'recipe'"
         )
     if refit == "map":
+        job_of = [f"boot{b:04d}" for b in range(int(n_boot))]
         jobs = {
             f"boot{b:04d}": {
                 "data_path": data_path, "options": _refit_options(options),
@@ -581,16 +582,18 @@ def bootstrap_kinetics(
             for b in range(int(n_boot))
         }  # fmt: skip
     else:
+        # A cold fit depends only on which particles a resample holds (their order only
+        # permutes the blocks): equal multisets share one job.
+        idx = np.sort(idx, axis=1)
+        job_of = ["cold-" + "-".join(str(int(i)) for i in row) for row in idx]
         jobs = {
-            f"cold{b:04d}": {
-                "data_path": data_path, "options": options, "particles": idx[b].tolist(),
-            }
-            for b in range(int(n_boot))
+            name: {"data_path": data_path, "options": options, "particles": row.tolist()}
+            for name, row in zip(job_of, idx, strict=True)
         }  # fmt: skip
     res = map_jobs(_kinetics_fit_job, jobs, executor=executor, store=store, salt=_salt(data_path),
                    progress=progress, on_cluster=on_cluster)  # fmt: skip
     c = np.asarray(map_res["c_grid"])
-    ok = [j for j in res if res[j]["status"] != "failed"]
+    ok = [j for j in job_of if res[j]["status"] != "failed"]  # one entry per sample
     mu_s = np.stack([res[j]["mu_h"] for j in ok])
     j0_s = np.stack([res[j]["j0_curve"] for j in ok])
     j0n_s = j0_s / j0_s.max(axis=1, keepdims=True)
@@ -602,7 +605,7 @@ def bootstrap_kinetics(
     # per-pixel ln k bands: particle i over the samples that contain it (first copy)
     lnk_map = np.asarray(map_res["ln_k"])
     lnk_samples: list[list[np.ndarray]] = [[] for _ in range(n_p)]
-    for b, j in enumerate(jobs):
+    for b, j in enumerate(job_of):
         if res[j]["status"] == "failed":
             continue
         seen: set[int] = set()
@@ -622,7 +625,8 @@ def bootstrap_kinetics(
     }
     truth = _truth_curves(data_path, c)
     results: dict[str, Any] = {
-        "n_boot": int(n_boot), "n_failed": int(n_boot) - len(ok), "level": level,
+        "n_boot": int(n_boot), "n_fits": len(jobs), "n_failed": int(n_boot) - len(ok),
+        "level": level,
         "refit": refit, "wall_s": time.perf_counter() - t0,
         "outputs": ["bands.csv", "bootstrap.npz", "bands.png"],
     }  # fmt: skip
