@@ -690,7 +690,7 @@ def _fine_graphs(
     }  # fmt: skip
 
 
-#: At most this many groups of blocks with their own sub-step count and frame padding.
+#: At most this many groups of blocks (:func:`step_groups`).
 MAX_STEP_GROUPS = 4
 
 
@@ -702,17 +702,21 @@ def step_groups(
 ) -> list[tuple[int, int, np.ndarray]]:
     r"""Partition blocks into groups of one sub-step count and one padded frame count.
 
-    Block ``b`` needs ``n_sub[b]`` sub-steps per interval (its longest frame interval
-    over ``dt_max``) and has ``n_frames[b]`` valid frames. All blocks of a group are
-    integrated with the group's largest of both, so one stiff-rate-free slow half-cycle
-    no longer sets the step count of every fast one. The groups are contiguous runs of
-    the blocks sorted by ``n_sub`` that minimise the total work
+    Block ``b`` takes ``n_sub[b]`` sub-steps per interval and has ``n_frames[b]`` valid
+    frames; all blocks of a group are integrated with the group's largest of both (one
+    traced batch each). The groups are contiguous runs of the blocks sorted by
+    ``(n_sub, n_frames)`` that minimise the total work
     :math:`\sum_g |g|\,n_g (F_g - 1)` (dynamic programming); a further group is
     added only while it cuts the work by at least ``min_gain`` (each group is compiled
     separately). Returns ``[(n_sub_g, frames_g, block_indices), ...]``.
+    :func:`kinetics_setup` passes one ``n_sub`` for all blocks, so its groups differ in
+    frame count only (per-block step counts lose accuracy: docs/kinetics.md, "Time
+    stepping").
     """
     n_sub = np.asarray(n_sub, dtype=int)
     n_frames = np.asarray(n_frames, dtype=int)
+    if n_sub.size == 0:
+        return []
     order = np.lexsort((n_frames, n_sub))
     ns, nf = n_sub[order], np.maximum(n_frames[order] - 1, 1)
     B = ns.size

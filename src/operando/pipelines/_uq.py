@@ -626,8 +626,7 @@ def bootstrap_kinetics(
     truth = _truth_curves(data_path, c)
     results: dict[str, Any] = {
         "n_boot": int(n_boot), "n_fits": len(jobs), "n_failed": int(n_boot) - len(ok),
-        "level": level,
-        "refit": refit, "wall_s": time.perf_counter() - t0,
+        "level": level, "refit": refit, "wall_s": time.perf_counter() - t0,
         "outputs": ["bands.csv", "bootstrap.npz", "bands.png"],
     }  # fmt: skip
     sel = _in_range(c)
