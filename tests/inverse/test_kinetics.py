@@ -385,6 +385,28 @@ def test_smooth_segments_blur_only_the_multiple_shooting_starts():
         kinetics_setup(ds, shooting="multiple", smooth_segments=-1.0, **TINY_FIT)
 
 
+def test_smooth_initial_mean_is_the_exact_interior_mean():
+    ds = simulate_particles(1, noise=0.07, seed=2, mean_area=300, half_cycles=(1, 1),
+                            frames=(3, 3), dt_max=0.05)  # fmt: skip
+    raw = kinetics_setup(ds, **TINY_FIT).prob
+    inner = raw.interior[0]
+    mean = kinetics_setup(ds, smooth_initial="mean", **TINY_FIT)
+    f0 = mean.prob.frames[0, 0]
+    target = np.mean(raw.targets[0, 0][inner])
+    np.testing.assert_allclose(f0[inner], target, rtol=0, atol=1e-12)  # uniform, mean kept
+    edge = raw.masks[0] & ~inner
+    np.testing.assert_array_equal(f0[edge], raw.frames[0, 0][edge])  # Dirichlet values kept
+    np.testing.assert_array_equal(mean.prob.frames[0, 1:], raw.frames[0, 1:])
+    # a finite blur keeps part of the noise of a wide particle; "mean" and inf are the same
+    blur = kinetics_setup(ds, smooth_initial=10.0, **TINY_FIT).prob.frames[0, 0][inner]
+    assert 0 < np.std(blur) < np.std(raw.frames[0, 0][inner])
+    inf = kinetics_setup(ds, smooth_initial=float("inf"), **TINY_FIT).prob.frames
+    np.testing.assert_array_equal(inf, mean.prob.frames)
+    for bad in ("median", -1.0, float("nan")):
+        with pytest.raises(ParameterError, match="smooth_initial"):
+            kinetics_setup(ds, smooth_initial=bad, **TINY_FIT)
+
+
 def test_multistart_rejects_options_that_change_the_objective(tiny):
     with pytest.raises(ParameterError, match="objective"):
         learn_kinetics_multistart(tiny, [{"rho2": 1e-3}], **TINY_FIT)
@@ -448,7 +470,7 @@ def test_pipeline_and_cli_smoke(tiny, tmp_path):
     r = CliRunner().invoke(
         app,
         ["kinetics", str(data), "--out", str(out), "--max-iter", "2", "--degree-mu", "4",
-         "--degree-j0", "3"],
+         "--degree-j0", "3", "--smooth-initial", "mean"],
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     for name in ("fit.nc", "laws.csv", "laws.png", "frames.png", "k_maps.png", "summary.json"):
@@ -456,6 +478,9 @@ def test_pipeline_and_cli_smoke(tiny, tmp_path):
     res = json.loads((out / "summary.json").read_text())["results"]
     for key in ("train_rmse", "iterations", "wall_s", "j0_rel_rmse", "mu_rmse", "lnk_corr"):
         assert key in res
+    bad = CliRunner().invoke(app, ["kinetics", str(data), "--out", str(out),
+                                   "--smooth-initial", "median"])  # fmt: skip
+    assert bad.exit_code != 0 and "--smooth-initial" in bad.output
 
 
 def _acceptance_data(noise: float, seed: int = 3, ic_noise: float = 0.002):

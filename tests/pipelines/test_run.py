@@ -136,6 +136,8 @@ def test_failed_run_resumes_after_last_finished_stage(tmp_path, stack_file):
          "stages.learn_kinetics", 3),
         ("input: {file: x.nc}\nstages:\n  learn_kinetics:\n    max_iter_single: 0\n",
          "stages.learn_kinetics.max_iter_single", 4),
+        ("input: {file: x.nc}\nstages:\n  learn_kinetics:\n    smooth_initial: median\n",
+         "stages.learn_kinetics.smooth_initial", 4),
     ],
 )  # fmt: skip
 def test_malformed_config_names_key_and_line(text, key, line):
@@ -151,6 +153,8 @@ def test_defaults_are_documented_and_resolved():
     assert res["stages"]["denoise"]["epochs"] == 20
     assert res["input"]["simulate"]["n_energies"] == 12
     assert parse_config(dump_config(cfg)).resolved() == res  # round trip
+    mean = parse_config("input: {file: x.nc}\nstages: {learn_kinetics: {smooth_initial: mean}}\n")
+    assert mean.resolved()["stages"]["learn_kinetics"]["smooth_initial"] == "mean"
 
 
 def test_strain_stage_and_report_section(tmp_path):

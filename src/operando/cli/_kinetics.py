@@ -82,14 +82,14 @@ def kinetics_command(
         ),
     ] = 1,
     smooth_initial: Annotated[
-        float,
+        str,
         typer.Option(
             "--smooth-initial",
-            min=0.0,
-            help="Gaussian blur (pixels) of each half-cycle's first frame, the initial "
-            "condition (0: as measured; ~1.5 for noisy data starting near-uniform).",
+            help="Gaussian blur (pixels, >= 0) of the interior of each half-cycle's first "
+            "frame, the initial condition (0: as measured), or 'mean': the interior's "
+            "measured mean exactly (noisy data whose half-cycles start near-uniform).",
         ),
-    ] = 0.0,
+    ] = "0",
     smooth_segments: Annotated[
         str,
         typer.Option(
@@ -179,6 +179,7 @@ def kinetics_command(
     from ..pipelines._kinetics import run_learn_kinetics
 
     degrees = tuple(parse_list(continuation, "--continuation", int, example="2,4"))
+    smooth_init = _parse_blur(smooth_initial)
     smooth = parse_list(smooth_segments, "--smooth-segments", float, example="1,1.5,2")
     if any(v < 0 for v in smooth):
         raise ParameterError(f"{smooth}", where="--smooth-segments", fix="values >= 0")
@@ -190,7 +191,7 @@ def kinetics_command(
             f"{bootstrap_refit!r}", where="--bootstrap-refit", fix="'map' or 'recipe'"
         )
     uq = _uq_options(cv, rho2_grid, workers, scheduler, cluster, cluster_config)
-    model_opts = {"subgrid": subgrid, "smooth_initial": smooth_initial,
+    model_opts = {"subgrid": subgrid, "smooth_initial": smooth_init,
                   "smooth_segments": smooth_opt, "max_iter_single": max_iter_single,
                   "continuation": list(degrees)}  # fmt: skip
     if cv:
@@ -211,7 +212,7 @@ def kinetics_command(
             max_iter=max_iter,
             callback=callback,
             subgrid=subgrid,
-            smooth_initial=smooth_initial,
+            smooth_initial=smooth_init,
             smooth_segments=smooth_opt,
             max_iter_single=max_iter_single,
             continuation=degrees,
@@ -293,3 +294,21 @@ def _run_cv(
         f"{r['val_rmse_se_at_choice']:.2g}; wrote {out / 'cv'}"
     )
     return float(r["chosen_rho2"])
+
+
+def _parse_blur(text: str) -> float | str:
+    """``--smooth-initial``: a blur >= 0 (pixels) or ``'mean'``."""
+    from ..errors import ParameterError
+
+    if text.strip().lower() == "mean":
+        return "mean"
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        raise ParameterError(
+            f"{text!r} is neither a blur >= 0 nor 'mean'", where="--smooth-initial",
+            fix="e.g. --smooth-initial 1.5, or --smooth-initial mean",
+        )  # fmt: skip
+    return value

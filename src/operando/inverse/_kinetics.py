@@ -630,24 +630,56 @@ class KineticsFit:
         return ds
 
 
+def _blur_sigma(value: float | str, name: str) -> float:
+    """A blur option as a float: ``"mean"`` (or ``inf``) is the interior mean exactly."""
+    if isinstance(value, str):
+        if value.strip().lower() == "mean":
+            return float("inf")
+        try:
+            value = float(value)
+        except ValueError:
+            value = float("nan")
+    value = float(value)
+    if not value >= 0:
+        raise ParameterError(
+            f"{name} is {value!r}", where="learn_kinetics",
+            fix="pass a blur >= 0 (pixels) or 'mean' (the interior mean exactly)",
+        )  # fmt: skip
+    return value
+
+
+def _blur_setting(value: float | str | None) -> float | str | None:
+    """How a blur option is recorded in the settings (JSON-safe: ``inf`` -> ``"mean"``)."""
+    if value is None:
+        return None
+    sigma = _blur_sigma(value, "blur")
+    return "mean" if np.isinf(sigma) else sigma
+
+
 def _smooth_first_frames(
     prob: KineticsProblem, sigma: float, clip: tuple[float, float]
 ) -> KineticsProblem:
     """Replace the interior of every block's first frame by a mask-normalised Gaussian blur.
 
     The blurred interior is shifted to keep the measured interior mean, then clipped; edge
-    (Dirichlet) pixels and all later frames are unchanged. For noisy data whose initial
-    frames are nearly uniform (the start of a half-cycle), this removes the pixel noise
-    that would otherwise seed the model's phase separation differently from the truth.
+    (Dirichlet) pixels and all later frames are unchanged. ``sigma = inf`` sets the interior
+    to its measured mean exactly: a finite blur of a particle much wider than ``sigma``
+    keeps part of the noise (at ~490 px and ``sigma = 10`` enough to seed a different
+    mosaic). For noisy data whose initial frames are nearly uniform (the start of a
+    half-cycle), this removes the pixel noise that would otherwise seed the model's phase
+    separation differently from the truth.
     """
     frames = prob.frames.copy()
     for h, p in enumerate(prob.particle_of):
         m, inner = prob.masks[p], prob.interior[p]
         f0 = np.where(m, prob.targets[h, 0], 0.0)
-        num = ndimage.gaussian_filter(f0, sigma, mode="constant")
-        den = ndimage.gaussian_filter(m.astype(float), sigma, mode="constant")
-        sm = num / np.where(den > 0, den, 1.0)
-        sm += f0[inner].mean() - sm[inner].mean()
+        if np.isinf(sigma):  # the interior mean exactly (no residual blurred noise)
+            sm = np.full(f0.shape, f0[inner].mean())
+        else:
+            num = ndimage.gaussian_filter(f0, sigma, mode="constant")
+            den = ndimage.gaussian_filter(m.astype(float), sigma, mode="constant")
+            sm = num / np.where(den > 0, den, 1.0)
+            sm += f0[inner].mean() - sm[inner].mean()
         frames[h, 0] = np.where(inner, np.clip(sm, *clip), frames[h, 0])
     return KineticsProblem(**{**prob.__dict__, "frames": frames})
 
@@ -777,8 +809,8 @@ def kinetics_setup(
     strain: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     clip: tuple[float, float] = (0.005, 0.995),
     subgrid: int = 1,
-    smooth_initial: float = 0.0,
-    smooth_segments: float | None = None,
+    smooth_initial: float | str = 0.0,
+    smooth_segments: float | str | None = None,
     params0: Any = None,
     shooting: str = "single",
 ) -> SimpleNamespace:
@@ -810,22 +842,17 @@ def kinetics_setup(
         raise ParameterError(f"max_iter is {max_iter}", where="learn_kinetics", fix="pass >= 1")
     if int(subgrid) < 1:
         raise ParameterError(f"subgrid is {subgrid}", where="learn_kinetics", fix="pass >= 1")
-    if not smooth_initial >= 0:
-        raise ParameterError(
-            f"smooth_initial is {smooth_initial}", where="learn_kinetics", fix="pass >= 0"
-        )
-    if smooth_segments is not None and not smooth_segments >= 0:
-        raise ParameterError(
-            f"smooth_segments is {smooth_segments}", where="learn_kinetics",
-            fix="pass >= 0, or None (same as smooth_initial)",
-        )  # fmt: skip
+    sm_initial = _blur_sigma(smooth_initial, "smooth_initial")
+    sm_segments = (
+        None if smooth_segments is None else _blur_sigma(smooth_segments, "smooth_segments")
+    )
     # Multiple-shooting segments start from mid-half-cycle (phase-separated) frames: they
     # take their own blur, smooth_initial (meant for near-uniform first frames) otherwise.
-    smooth = smooth_initial
-    if shooting == "multiple" and smooth_segments is not None:
-        smooth = smooth_segments
+    smooth = sm_initial
+    if shooting == "multiple" and sm_segments is not None:
+        smooth = sm_segments
     if smooth > 0:
-        prob = _smooth_first_frames(prob, float(smooth), clip)
+        prob = _smooth_first_frames(prob, smooth, clip)
     if not (dt_max > 0 and corr_length > 0 and sigma_psi >= 0 and sigma_psi0 >= 0):
         raise ParameterError(
             "dt_max and corr_length must be > 0, sigma_psi and sigma_psi0 >= 0",
@@ -1054,8 +1081,8 @@ def learn_kinetics(
     strain: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     clip: tuple[float, float] = (0.005, 0.995),
     subgrid: int = 1,
-    smooth_initial: float = 0.0,
-    smooth_segments: float | None = None,
+    smooth_initial: float | str = 0.0,
+    smooth_segments: float | str | None = None,
     rtol: float = 1e-6,
     params0: Any = None,
     fixed_global: Any = None,
@@ -1110,11 +1137,13 @@ def learn_kinetics(
         residual. 1 (default): the data grid.
     smooth_initial
         Standard deviation (pixels) of a Gaussian blur of the interior of every
-        half-cycle's first frame (the initial condition; mean kept). 0 (default): the
-        measured frame as in seed 002. For noisy data whose half-cycles start nearly
-        uniform, a large value (e.g. 10: the interior mean) removes the pixel noise that
-        would seed a different phase-separation mosaic. It also applies to every segment
-        start with multiple shooting unless ``smooth_segments`` is given.
+        half-cycle's first frame (the initial condition; mean kept), or ``"mean"``: the
+        interior's measured mean exactly. 0 (default): the measured frame as in seed 002.
+        For noisy data whose half-cycles start nearly uniform, ``"mean"`` (or a blur much
+        wider than the particle) removes the pixel noise that would seed a different
+        phase-separation mosaic; a 10 px blur of a ~490 px particle leaves enough of it to
+        do so. It also applies to every segment start with multiple shooting unless
+        ``smooth_segments`` is given.
     smooth_segments
         Blur (pixels) of the segment starts of the multiple-shooting stages (continuation
         and the first stage of ``shooting="both"``), which are mid-half-cycle,
@@ -1287,8 +1316,8 @@ def learn_kinetics(
         "step_groups": [[int(n), int(f), len(i)] for n, f, i in S.groups],
         "alpha": float(alpha),
         "strain": strain is not None, "clip": list(clip), "subgrid": int(subgrid),
-        "smooth_initial": float(smooth_initial),
-        "smooth_segments": None if smooth_segments is None else float(smooth_segments),
+        "smooth_initial": _blur_setting(smooth_initial),
+        "smooth_segments": _blur_setting(smooth_segments),
         "fixed_global": fixed, "n_particles": int(n_p),
         "n_half_cycles": int(prob.frames.shape[0]), "n_residuals": int(S.n_residuals),
         "time_unit": "h", "shooting": shooting, "continuation": degrees, "stages": stages,

@@ -209,8 +209,10 @@ class LearnKineticsConfig(_Strict):
     n_kl: int = Field(20, ge=0, description="Karhunen–Loève modes of ln k per particle.")
     shooting: Literal["both", "single", "multiple"] = Field("both", description="Shooting.")
     dt_max: float = Field(0.01, gt=0, description="Largest Euler step (hours).")
-    smooth_initial: float = Field(
-        0.0, ge=0, description="Gaussian blur (px) of each half-cycle's first frame (noisy data)."
+    smooth_initial: Annotated[float, Field(ge=0)] | Literal["mean"] = Field(
+        0.0,
+        description="Gaussian blur (px) of each half-cycle's first frame (noisy data); "
+        "'mean': its interior mean exactly (noisy half-cycles that start near-uniform).",
     )
     smooth_segments: float | list[float] | None = Field(
         None,
