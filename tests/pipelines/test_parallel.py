@@ -1,5 +1,6 @@
 """The parallel execution layer: serial == local cluster, lost workers, resumption."""
 
+import os
 import threading
 
 import numpy as np
@@ -42,6 +43,16 @@ def test_local_cluster_matches_serial(tmp_path):
         assert local[jid]["pid"] != serial[jid]["pid"]  # really ran in worker processes
         assert abs(local[jid]["b"] - 1.3) < 0.05
     assert len(list((tmp_path / "store").glob("*.npz"))) == 4
+    # fewer than two CPUs per worker: each worker is pinned to a CPU of its own
+    if hasattr(os, "sched_getaffinity"):
+        mine = sorted(os.sched_getaffinity(0))
+        cpus = {local[j]["pid"]: tuple(local[j]["cpus"]) for j in jobs}
+        if len(mine) < 2 * 2:
+            assert all(len(c) == 1 and c[0] in mine for c in cpus.values()), cpus
+            if len(cpus) == 2 and len(mine) >= 2:
+                assert len(set(cpus.values())) == 2, cpus
+        else:
+            assert all(list(c) == mine for c in cpus.values()), cpus
 
 
 @pytest.mark.slow  # ~30 s: starts a cluster and waits for the nanny to restart a worker
