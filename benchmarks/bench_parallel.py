@@ -25,6 +25,11 @@ workers on 2 cores (target >= 1.6x) and for the overhead per job of the Dask lay
   refits of resamples with different particles compile their own block shapes, in every
   worker that meets them: that cost is part of the measurement; the same batch run again
   on the same clusters (every shape compiled) gives the steady state of a long bootstrap.
+  Each batch records every worker's CPU time and the hypervisor's steal time (CPU/wall
+  says how many cores were busy). ``--pin-one`` pins the 1-worker baseline to one core
+  as well (by default only oversubscribed clusters are pinned, see
+  :func:`operando.pipelines._parallel.local_worker_env`), so that 1 and 2 workers
+  compare one core per worker.
 * ``overhead``: ``--noop-jobs`` jobs of :func:`operando.pipelines._parallel.wait_seconds`
   with 0 s through an already started 1-worker cluster vs a plain Python loop calling the
   same function; the difference per job is the scheduling/serialisation overhead.
@@ -96,16 +101,23 @@ def _bootstrap(fits: int, workers: int, points: int) -> dict:
 
 
 @contextlib.contextmanager
-def _local_cluster(workers: int) -> Iterator[tuple[Any, Any]]:
-    """A spawned local cluster of ``workers`` one-thread processes and its client."""
+def _local_cluster(workers: int, pin: bool = False) -> Iterator[tuple[Any, Any]]:
+    """A spawned local cluster of ``workers`` one-thread processes and its client.
+
+    ``pin``: pin every worker to one core even where :func:`local_worker_env` would not
+    (a single worker on two cores), so that 1 and 2 workers compare one core each.
+    """
     from distributed import Client, LocalCluster
 
     from operando.pipelines._parallel import local_worker_env
 
+    env = local_worker_env(workers)
+    if pin and hasattr(os, "sched_getaffinity"):
+        env["OPERANDO_PIN_CPUS"] = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
     with (
         LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True,
-            env=local_worker_env(workers),
+            env=env,
             dashboard_address=":0",
         ) as cluster,
         Client(cluster) as client,
@@ -130,14 +142,45 @@ def _warm(jobs: dict, workers: int, points: int) -> tuple[dict, float]:
         return res, time.perf_counter() - t0
 
 
-def _kinetics_bootstrap(fits: int, workers: int, iters: int, tmp: Path) -> dict:
+def _process_cpu_s() -> float:
+    """CPU time (user + system) of the calling process."""
+    t = os.times()
+    return t.user + t.system
+
+
+def _steal_s() -> float:
+    """Machine-wide CPU time stolen by the hypervisor (``/proc/stat``), 0 where unknown."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _timed_batch(fn: Any, jobs: dict, ex: Any, client: Any) -> tuple[dict, dict]:
+    """Run the batch; wall time, CPU time of every worker and hypervisor steal."""
+    from operando.pipelines._parallel import map_jobs
+
+    cpu0, steal0 = client.run(_process_cpu_s), _steal_s()
+    t0 = time.perf_counter()
+    res = map_jobs(fn, jobs, executor=ex)
+    wall = time.perf_counter() - t0
+    cpu1, steal1 = client.run(_process_cpu_s), _steal_s()
+    cpu = [cpu1[a] - cpu0[a] for a in cpu0]
+    return res, {
+        "wall_s": wall, "worker_cpu_s": cpu, "cpu_per_wall": sum(cpu) / wall,
+        "steal_s": steal1 - steal0,
+    }  # fmt: skip
+
+
+def _kinetics_bootstrap(fits: int, workers: int, iters: int, tmp: Path, pin: bool) -> dict:
     """``fits`` warm-started kinetics bootstrap refits on 1 and ``workers`` warm workers."""
     import numpy as np
 
     from operando.inverse._uq import bootstrap_indices
     from operando.io import write_dataset
     from operando.pipelines._kinetics import fit_kinetics
-    from operando.pipelines._parallel import ExecutorConfig, _run_job, map_jobs
+    from operando.pipelines._parallel import ExecutorConfig, _run_job
     from operando.pipelines._uq import _kinetics_fit_job, _refit_options
     from operando.simulate import simulate_particles
 
@@ -166,20 +209,18 @@ def _kinetics_bootstrap(fits: int, workers: int, iters: int, tmp: Path) -> dict:
         for b in range(fits)
     }  # fmt: skip
     warmup = {"data_path": str(path), "options": refit, "params0": m}
-    runs = {}
+    runs, cpu = {}, {}
     for n in (1, workers):
-        with _local_cluster(n) as (cluster, client):
+        with _local_cluster(n, pin=pin) as (cluster, client):
             for addr in client.scheduler_info()["workers"]:
                 client.submit(_run_job, _kinetics_fit_job, warmup, True, workers=[addr],
                               pure=False).result()  # fmt: skip
             ex = ExecutorConfig("scheduler", scheduler=cluster.scheduler_address)
-            t0 = time.perf_counter()
-            res = map_jobs(_kinetics_fit_job, jobs, executor=ex)
-            t_first = time.perf_counter() - t0
+            res, first = _timed_batch(_kinetics_fit_job, jobs, ex, client)
             # the same batch again: every worker has compiled every block shape it met
-            t0 = time.perf_counter()
-            again = map_jobs(_kinetics_fit_job, jobs, executor=ex)
-            runs[n] = (res, t_first, again, time.perf_counter() - t0)
+            again, second = _timed_batch(_kinetics_fit_job, jobs, ex, client)
+            runs[n] = (res, first["wall_s"], again, second["wall_s"])
+            cpu[f"{n}_workers"] = {"first": first, "rerun": second}
     (r1, t1, a1, t1b), (rn, tn, an, tnb) = runs[1], runs[workers]
     diff = max(
         float(np.max(np.abs(np.asarray(res[j][k]) - np.asarray(r1[j][k]))))
@@ -195,6 +236,7 @@ def _kinetics_bootstrap(fits: int, workers: int, iters: int, tmp: Path) -> dict:
         "one_worker_warm_s": t1, "workers_warm_s": tn, "speedup_workers_warm": t1 / tn,
         "one_worker_rerun_s": t1b, "workers_rerun_s": tnb, "speedup_workers_rerun": t1b / tnb,
         "target_speedup": 1.6, "max_abs_difference": diff,
+        "one_worker_pinned": bool(pin), "cpu_accounting": cpu,
     }  # fmt: skip
 
 
@@ -228,6 +270,10 @@ def main() -> None:
     ap.add_argument("--kinetics-fits", type=int, default=16, help="0: skip")
     ap.add_argument("--kinetics-iter", type=int, default=40)
     ap.add_argument("--skip-selftest", action="store_true", help="only the kinetics bootstrap")
+    ap.add_argument(
+        "--pin-one", action="store_true",
+        help="pin the 1-worker baseline of the kinetics bootstrap to one core as well",
+    )  # fmt: skip
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
@@ -243,7 +289,7 @@ def main() -> None:
     if args.kinetics_fits:
         with tempfile.TemporaryDirectory() as tmp:
             record["kinetics_bootstrap"] = _kinetics_bootstrap(
-                args.kinetics_fits, args.workers, args.kinetics_iter, Path(tmp)
+                args.kinetics_fits, args.workers, args.kinetics_iter, Path(tmp), args.pin_one
             )
         k = record["kinetics_bootstrap"]
         print(
@@ -256,6 +302,14 @@ def main() -> None:
             f"{k['max_abs_difference']:.1e}",
             flush=True,
         )
+        for n, acc in k["cpu_accounting"].items():
+            print(
+                f"  {n.replace('_', ' ')}: CPU/wall {acc['first']['cpu_per_wall']:.2f} and "
+                f"{acc['rerun']['cpu_per_wall']:.2f} cores busy (worker CPU s "
+                f"{[round(c, 1) for c in acc['rerun']['worker_cpu_s']]} in the rerun); "
+                f"hypervisor steal {acc['first']['steal_s'] + acc['rerun']['steal_s']:.1f} s",
+                flush=True,
+            )
     if not args.skip_selftest:
         record["bootstrap"] = _bootstrap(args.fits, args.workers, args.points)
         record["overhead"] = _overhead(args.noop_jobs)
