@@ -25,7 +25,10 @@ Usage::
     .venv/bin/python benchmarks/uq_acceptance.py [--out /tmp/uq_acc] [--n-boot 20]
         [--chains 2 --warmup 150 --samples 150 --tree-depth 6] [--workers 1]
 
-Jobs are checkpointed under ``OUT`` (re-running resumes).
+``--damping-smoothing EPS`` runs every fit, refit and chain with
+``learn_kinetics(damping_smoothing=EPS)`` (a smooth time-stepper damping; results in
+``uq_acceptance_smooth<EPS>.json``). Jobs are checkpointed under ``OUT`` (re-running
+resumes).
 """
 
 from __future__ import annotations
@@ -63,6 +66,13 @@ def main() -> None:
     ap.add_argument("--tree-depth", type=int, default=6)
     ap.add_argument("--workers", type=int, default=1, help="1: serial; >1: local Dask cluster")
     ap.add_argument("--no-hmc", action="store_true")
+    ap.add_argument(
+        "--damping-smoothing",
+        type=float,
+        default=0.0,
+        help="learn_kinetics(damping_smoothing=...) for the MAP, refits and HMC (results "
+        "then in uq_acceptance[_recipe]_smooth<value>.json)",
+    )
     args = ap.parse_args()
 
     from operando.config import enable_x64
@@ -95,6 +105,8 @@ def main() -> None:
         max_iter_single=200, continuation=[2, 4], smooth_initial=10.0,
         smooth_segments=[1.0, 1.5, 2.0],
     )  # fmt: skip
+    if args.damping_smoothing > 0:
+        opts["damping_smoothing"] = float(args.damping_smoothing)
     rec: dict = {
         "settings": {**vars(args), "fit": opts},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
@@ -149,6 +161,8 @@ def main() -> None:
         print("HMC", json.dumps(h["results"]), flush=True)
     map_curves = {"mu_h": np.asarray(fit.mu), "j0_norm": fit.j0 / np.max(fit.j0)}
     sfx = "" if args.boot_refit == "map" else f"_{args.boot_refit}"
+    if args.damping_smoothing > 0:
+        sfx += f"_smooth{args.damping_smoothing:g}"
     figure = FIGURE.with_name(f"{FIGURE.stem}{sfx}.png")
     results = RESULTS.with_name(f"{RESULTS.stem}{sfx}.json")
     figure.parent.mkdir(parents=True, exist_ok=True)

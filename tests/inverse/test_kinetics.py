@@ -288,6 +288,19 @@ def test_subgrid_solver_grid(tiny):
         )
 
 
+def test_damping_smoothing_option(tiny):
+    # A model option: the prediction changes (slightly), it is recorded in the fit's
+    # settings, and invalid values are refused.
+    S = kinetics_setup(tiny, **TINY_FIT)
+    p = dict(S.p0, Z=0.5 * np.random.default_rng(4).normal(size=S.p0["Z"].shape))
+    a = predict_kinetics(p, tiny, **TINY_FIT)
+    b = predict_kinetics(p, tiny, **TINY_FIT, damping_smoothing=10.0)
+    gap = float(np.nanmax(np.abs(a - b)))
+    assert 1e-7 < gap < 0.1, gap
+    with pytest.raises(ParameterError, match="damping_smoothing"):
+        kinetics_setup(tiny, **TINY_FIT, damping_smoothing=-1.0)
+
+
 def test_binodal_constraint_and_kl():
     a_p, null = binodal_constraint(6, 0.03)
     law = LegendreChemicalPotential(degree=6, prior=True, key=None)

@@ -81,6 +81,15 @@ def kinetics_command(
             "pixel and is averaged onto the pixels (1: the pixel grid).",
         ),
     ] = 1,
+    damping_smoothing: Annotated[
+        float,
+        typer.Option(
+            "--damping-smoothing",
+            min=0.0,
+            help="Smoothing (1/h) of the time stepper's damping switch max(0, -f_c): > 0 "
+            "removes the switch's kinks from the objective (for HMC); 0: the exact switch.",
+        ),
+    ] = 0.0,
     smooth_initial: Annotated[
         str,
         typer.Option(
@@ -191,7 +200,8 @@ def kinetics_command(
             f"{bootstrap_refit!r}", where="--bootstrap-refit", fix="'map' or 'recipe'"
         )
     uq = _uq_options(cv, rho2_grid, workers, scheduler, cluster, cluster_config)
-    model_opts = {"subgrid": subgrid, "smooth_initial": smooth_init,
+    model_opts = {"subgrid": subgrid, "damping_smoothing": damping_smoothing,
+                  "smooth_initial": smooth_init,
                   "smooth_segments": smooth_opt, "max_iter_single": max_iter_single,
                   "continuation": list(degrees)}  # fmt: skip
     if cv:
@@ -212,6 +222,7 @@ def kinetics_command(
             max_iter=max_iter,
             callback=callback,
             subgrid=subgrid,
+            damping_smoothing=damping_smoothing,
             smooth_initial=smooth_init,
             smooth_segments=smooth_opt,
             max_iter_single=max_iter_single,

@@ -359,6 +359,7 @@ class _Model:
     alpha: float
     strain: Callable[[jax.Array, jax.Array], jax.Array] | None
     subgrid: int = 1
+    damping_smoothing: float = 0.0
 
     @property
     def n_j0(self) -> int:
@@ -416,6 +417,7 @@ class _Model:
             params, mu_h=self.mu_h, log_j0=self.log_j0, kappa=self.kappa * self.subgrid**2,
             n_sub=self.n_sub if n_sub is None else int(n_sub), boundary=frames_f,
             valid=b["valid_f"], alpha=self.alpha, strain=self.strain,
+            damping_smoothing=self.damping_smoothing,
         )  # fmt: skip
         if self.subgrid == 1:
             return pred_f
@@ -809,6 +811,7 @@ def kinetics_setup(
     strain: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     clip: tuple[float, float] = (0.005, 0.995),
     subgrid: int = 1,
+    damping_smoothing: float = 0.0,
     smooth_initial: float | str = 0.0,
     smooth_segments: float | str | None = None,
     params0: Any = None,
@@ -842,6 +845,11 @@ def kinetics_setup(
         raise ParameterError(f"max_iter is {max_iter}", where="learn_kinetics", fix="pass >= 1")
     if int(subgrid) < 1:
         raise ParameterError(f"subgrid is {subgrid}", where="learn_kinetics", fix="pass >= 1")
+    if not (np.isfinite(damping_smoothing) and float(damping_smoothing) >= 0):
+        raise ParameterError(
+            f"damping_smoothing is {damping_smoothing}", where="learn_kinetics",
+            fix="pass a finite value >= 0 (0: the exact damping switch)",
+        )  # fmt: skip
     sm_initial = _blur_sigma(smooth_initial, "smooth_initial")
     sm_segments = (
         None if smooth_segments is None else _blur_sigma(smooth_segments, "smooth_segments")
@@ -881,6 +889,7 @@ def kinetics_setup(
         alpha=float(alpha),
         strain=strain,
         subgrid=int(subgrid),
+        damping_smoothing=float(damping_smoothing),
     )
     n_p = prob.masks.shape[0]
     n_pix = int(prob.masks.reshape(n_p, -1).sum(1).max())
@@ -997,6 +1006,7 @@ def kinetics_setup(
 MODEL_OPTIONS = (
     "degree_mu", "degree_j0", "n_kl", "corr_length", "sigma_psi", "sigma_psi0", "delta",
     "kappa", "dt_max", "alpha", "strain", "clip", "subgrid", "smooth_initial",
+    "damping_smoothing",
 )  # fmt: skip
 
 
@@ -1037,7 +1047,7 @@ def _run_stage(
     key = (
         "kinetics", model.mu_law.degree, model.j0_law.degree, float(S.delta), model.kappa,
         tuple((n, f) for n, f, _ in S.groups), model.alpha, model.strain, model.subgrid,
-        model.sigma_psi0,
+        model.sigma_psi0, model.damping_smoothing,
     )  # fmt: skip
     res = block_least_squares(
         S.group_fns, g0, S.p0["Z"], S.group_args, S.group_owner, reg_g=rho1, reg_z=rho2,
@@ -1081,6 +1091,7 @@ def learn_kinetics(
     strain: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     clip: tuple[float, float] = (0.005, 0.995),
     subgrid: int = 1,
+    damping_smoothing: float = 0.0,
     smooth_initial: float | str = 0.0,
     smooth_segments: float | str | None = None,
     rtol: float = 1e-6,
@@ -1135,6 +1146,11 @@ def learn_kinetics(
         pixel (:math:`\tilde\kappa` scaled accordingly; initial and edge values and
         :math:`\ln k` copied from the pixel) and is averaged onto the pixels for the
         residual. 1 (default): the data grid.
+    damping_smoothing
+        :math:`\epsilon` (1/h) of a smooth form of the time stepper's damping factor
+        (:func:`operando.physics.reaction_allen_cahn`); 0 (default): the exact
+        :math:`\max(0, -f_c)` switch, which leaves kinks in the objective (docs/parallel.md,
+        HMC). A model option: a prediction must reuse it.
     smooth_initial
         Standard deviation (pixels) of a Gaussian blur of the interior of every
         half-cycle's first frame (the initial condition; mean kept), or ``"mean"``: the
@@ -1198,6 +1214,7 @@ def learn_kinetics(
         n_kl=n_kl, corr_length=corr_length, sigma_psi=sigma_psi, sigma_psi0=sigma_psi0,
         delta=delta, kappa=kappa, dt_max=dt_max, alpha=alpha, strain=strain, clip=clip,
         subgrid=subgrid, smooth_initial=smooth_initial, smooth_segments=smooth_segments,
+        damping_smoothing=damping_smoothing,
     )  # fmt: skip
     if max_iter_single is not None and int(max_iter_single) < 1:
         raise ParameterError(
@@ -1316,6 +1333,7 @@ def learn_kinetics(
         "step_groups": [[int(n), int(f), len(i)] for n, f, i in S.groups],
         "alpha": float(alpha),
         "strain": strain is not None, "clip": list(clip), "subgrid": int(subgrid),
+        "damping_smoothing": float(damping_smoothing),
         "smooth_initial": _blur_setting(smooth_initial),
         "smooth_segments": _blur_setting(smooth_segments),
         "fixed_global": fixed, "n_particles": int(n_p),

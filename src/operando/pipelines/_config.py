@@ -209,6 +209,12 @@ class LearnKineticsConfig(_Strict):
     n_kl: int = Field(20, ge=0, description="Karhunen–Loève modes of ln k per particle.")
     shooting: Literal["both", "single", "multiple"] = Field("both", description="Shooting.")
     dt_max: float = Field(0.01, gt=0, description="Largest Euler step (hours).")
+    damping_smoothing: float = Field(
+        0.0,
+        ge=0,
+        description="Smoothing (1/h) of the time stepper's damping switch (0: exact; > 0 "
+        "removes its kinks from the objective, e.g. 10 for HMC).",
+    )
     smooth_initial: Annotated[float, Field(ge=0)] | Literal["mean"] = Field(
         0.0,
         description="Gaussian blur (px) of each half-cycle's first frame (noisy data); "
