@@ -64,7 +64,7 @@ def main() -> None:
     import jax.numpy as jnp
     from jax.flatten_util import ravel_pytree
 
-    from operando.inverse import learn_kinetics
+    from operando.inverse import learn_kinetics, least_squares_log_posterior
     from operando.inverse._kinetics import kinetics_setup
     from operando.simulate import simulate_particles
 
@@ -83,14 +83,13 @@ def main() -> None:
     sigma = float(fit.metrics["train_rmse"])
     p0 = {k: jnp.asarray(v, dtype=float) for k, v in fit.params.items()}
     x0, unravel = ravel_pytree(p0)
-    w_t, _ = ravel_pytree(
-        {
-            "mu": jnp.zeros(p0["mu"].shape),
-            "j0": jnp.zeros(p0["j0"].shape),
-            "Z": jnp.full(p0["Z"].shape, sigma_e**2),
-        }
-    )
-    wv = np.asarray(w_t)  # the prior weights of hmc_kinetics (rho1 = 0, rho2 = sigma_e^2)
+    # the prior weights of hmc_kinetics (rho1 = 0, rho2 = sigma_e^2)
+    reg = {
+        "mu": jnp.zeros(p0["mu"].shape),
+        "j0": jnp.zeros(p0["j0"].shape),
+        "Z": jnp.full(p0["Z"].shape, sigma_e**2),
+    }
+    wv = np.asarray(ravel_pytree(reg)[0])
     variants = []
     t1 = time.perf_counter()
     for eps in args.damping_smoothing:
@@ -99,8 +98,13 @@ def main() -> None:
         def res(x: jax.Array, S: Any = S) -> jax.Array:
             return S.residual(unravel(x))
 
-        def cost(x: jax.Array, res: Any = res) -> jax.Array:
-            return 0.5 * (jnp.sum(res(x) ** 2) + jnp.sum(wv * x**2)) / sigma**2
+        # minus the log density that hmc_kinetics samples
+        log_p = least_squares_log_posterior(
+            lambda p, _, S=S: S.residual(p), None, sigma=sigma, regularization=reg
+        )
+
+        def cost(x: jax.Array, log_p: Any = log_p) -> jax.Array:
+            return -log_p(unravel(x))
 
         J = np.asarray(jax.jacfwd(res)(x0))
         h_gn = (J.T @ J + np.diag(wv)) / sigma**2

@@ -289,8 +289,8 @@ def test_subgrid_solver_grid(tiny):
 
 
 def test_damping_smoothing_option(tiny):
-    # A model option: the prediction changes (slightly), it is recorded in the fit's
-    # settings, and invalid values are refused.
+    # A model option of the prediction: it changes the frames (slightly), and invalid
+    # values are refused.
     S = kinetics_setup(tiny, **TINY_FIT)
     p = dict(S.p0, Z=0.5 * np.random.default_rng(4).normal(size=S.p0["Z"].shape))
     a = predict_kinetics(p, tiny, **TINY_FIT)

@@ -118,7 +118,7 @@ def test_mask_graph_neighbours():
     assert np.all(nb[12:] == np.arange(12, 14)[:, None])
 
 
-def _kernel_case(strain=None, extra_mu=None, interior_only=False, rates=(1.5, 0.8), **kw):
+def _kernel_case(strain=None, extra_mu=None, interior_only=False, rates=(1.5, 0.8), n_sub=40, **kw):
     rng = np.random.default_rng(1)
     mask = np.zeros((9, 9), bool)
     mask[1:8, 2:8] = True
@@ -142,7 +142,7 @@ def _kernel_case(strain=None, extra_mu=None, interior_only=False, rates=(1.5, 0.
     return reaction_allen_cahn(
         c0, jnp.array([0.2, 0.3]), jnp.asarray(rates), lk, jnp.asarray(nb),
         jnp.asarray(inner, float), None, mu_h=mu_h, log_j0=log_j0, kappa=3.55e-3,
-        boundary=bnd, strain=strain, **{"n_sub": 40, **kw},
+        n_sub=n_sub, boundary=bnd, strain=strain, **kw,
     ), inner, bnd  # fmt: skip
 
 
