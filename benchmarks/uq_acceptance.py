@@ -25,6 +25,15 @@ Usage::
     .venv/bin/python benchmarks/uq_acceptance.py [--out /tmp/uq_acc] [--n-boot 20]
         [--chains 2 --warmup 150 --samples 150 --tree-depth 6] [--workers 1]
 
+``--boot-kind parametric`` makes every bootstrap sample a parametric replicate instead
+(all particles; every pixel redrawn as the MAP's prediction plus Gaussian noise of the
+MAP's RMS residual, or with ``--boot-inputs measured`` only the residual pixels);
+``--boot-interval basic`` takes the basic band ``2 MAP - q`` instead of the percentile
+band (the record also holds the other band of the same replicates). Results in
+``uq_acceptance_parametric_<inputs>[_basic][_recipe].json``.
+
+Results of runs with ``--no-hmc`` get the suffix ``_nohmc``.
+
 ``--damping-smoothing EPS`` runs every fit, refit and chain with
 ``learn_kinetics(damping_smoothing=EPS)`` (a smooth time-stepper damping; results in
 ``uq_acceptance_smooth<EPS>.json``). Jobs are checkpointed under ``OUT`` (re-running
@@ -60,6 +69,24 @@ def main() -> None:
         default="map",
         help="bootstrap refits warm-started from the MAP, or the whole recipe",
     )
+    ap.add_argument(
+        "--boot-kind",
+        choices=("particles", "parametric"),
+        default="particles",
+        help="resample particles, or redraw the pixel noise around the MAP's prediction",
+    )
+    ap.add_argument(
+        "--boot-inputs",
+        choices=("noisy", "measured"),
+        default="noisy",
+        help="parametric replicates: redraw the first frames and edges too, or keep them",
+    )
+    ap.add_argument(
+        "--boot-interval",
+        choices=("percentile", "basic"),
+        default="percentile",
+        help="percentile band, or basic (reverse-percentile) band 2 MAP - q",
+    )
     ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=150)
     ap.add_argument("--samples", type=int, default=150)
@@ -78,7 +105,8 @@ def main() -> None:
     from operando.config import enable_x64
 
     enable_x64()
-    from operando.inverse._uq import band_coverage
+    from operando.inverse import normalise_j0
+    from operando.inverse._uq import band_coverage, basic_band, percentile_band
     from operando.io import write_dataset
     from operando.pipelines._figures import save_figure
     from operando.pipelines._kinetics import fit_kinetics
@@ -128,12 +156,34 @@ def main() -> None:
     boot_opts = {**opts, "max_iter_single": int(args.boot_iter)}
     if args.boot_refit == "recipe":
         boot_opts = opts  # every refit: the whole recipe, as the MAP
-    b = bootstrap_kinetics(
-        path, out / f"bootstrap_{args.boot_refit}", n_boot=args.n_boot, seed=0,
-        map_params=map_params, refit=args.boot_refit, executor=executor, **boot_opts,
+    boot_dir = out / f"bootstrap_{args.boot_kind}_{args.boot_refit}"
+    if args.boot_kind == "parametric":
+        boot_dir = boot_dir.with_name(f"{boot_dir.name}_{args.boot_inputs}")
+    boot_kw = dict(
+        n_boot=args.n_boot, seed=0, map_params=map_params, refit=args.boot_refit,
+        kind=args.boot_kind, inputs=args.boot_inputs, executor=executor, **boot_opts,
     )  # fmt: skip
+    b = bootstrap_kinetics(path, boot_dir, interval=args.boot_interval, **boot_kw)
     rec["bootstrap"] = b["results"]
     print("bootstrap", json.dumps(b["results"]), flush=True)
+    # the other band of the same replicates
+    other = "basic" if args.boot_interval == "percentile" else "percentile"
+    sel_b = (b["c"] >= 0.1) & (b["c"] <= 0.9)
+    rec["bootstrap_other_interval"] = {"interval": other}
+    for name in ("mu_h", "j0_norm"):
+        smp = b["samples"][name] if name == "mu_h" else normalise_j0(b["c"], b["samples"]["j0"])
+        lo, hi = (
+            basic_band(smp, b["map"][name], 0.99, log=name != "mu_h")
+            if other == "basic"
+            else percentile_band(smp, 0.99)
+        )
+        rec["bootstrap_other_interval"].update(
+            {
+                f"{name}_band_mean_width": float(np.mean((hi - lo)[sel_b])),
+                f"{name}_coverage": band_coverage(lo[sel_b], hi[sel_b], b["truth"][name][sel_b]),
+            }
+        )
+    print("bootstrap", other, json.dumps(rec["bootstrap_other_interval"]), flush=True)
     c = np.asarray(fit.c_grid)
     bands = {"Gauss–Newton": gauss_newton_bands(fit, 0.99)}
     bands["bootstrap"] = {k: b["bands"][k] for k in ("mu_h", "j0_norm")}
@@ -159,10 +209,14 @@ def main() -> None:
         wb = b["results"]["j0_norm_band_mean_width"]
         rec["hmc_over_bootstrap_j0_width"] = h["results"]["j0_norm_band_mean_width"] / wb
         print("HMC", json.dumps(h["results"]), flush=True)
-    map_curves = {"mu_h": np.asarray(fit.mu), "j0_norm": fit.j0 / np.max(fit.j0)}
-    sfx = "" if args.boot_refit == "map" else f"_{args.boot_refit}"
+    map_curves = {"mu_h": np.asarray(fit.mu), "j0_norm": normalise_j0(c, fit.j0)}
+    sfx = "" if args.boot_kind == "particles" else f"_{args.boot_kind}_{args.boot_inputs}"
+    sfx += "" if args.boot_interval == "percentile" else f"_{args.boot_interval}"
+    sfx += "" if args.boot_refit == "map" else f"_{args.boot_refit}"
     if args.damping_smoothing > 0:
         sfx += f"_smooth{args.damping_smoothing:g}"
+    if args.no_hmc:
+        sfx += "_nohmc"  # (keeps a record with chains)
     figure = FIGURE.with_name(f"{FIGURE.stem}{sfx}.png")
     results = RESULTS.with_name(f"{RESULTS.stem}{sfx}.json")
     figure.parent.mkdir(parents=True, exist_ok=True)

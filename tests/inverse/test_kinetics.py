@@ -19,11 +19,12 @@ from operando.inverse import (
     pixel_correlation,
     predict_kinetics,
     prepare_kinetics,
+    resimulate_kinetics,
     step_groups,
     subset_half_cycles,
     subset_particles,
 )
-from operando.inverse._kinetics import binodal_constraint, karhunen_loeve
+from operando.inverse._kinetics import binodal_constraint, karhunen_loeve, normalise_j0
 from operando.inverse._least_squares import _block_pieces
 from operando.physics import LegendreChemicalPotential
 from operando.simulate import simulate_particles
@@ -299,6 +300,55 @@ def test_damping_smoothing_option(tiny):
     assert 1e-7 < gap < 0.1, gap
     with pytest.raises(ParameterError, match="damping_smoothing"):
         kinetics_setup(tiny, **TINY_FIT, damping_smoothing=-1.0)
+
+
+def test_resimulate_replaces_only_residual_pixels(tiny):
+    # A parametric replicate: residual pixels = model + N(0, sigma^2); first frames, edges,
+    # outside-mask pixels and padding are the data's; the seed fixes the noise.
+    S = kinetics_setup(tiny, **TINY_FIT)
+    p = dict(S.p0, Z=0.5 * np.random.default_rng(4).normal(size=S.p0["Z"].shape))
+    pred = predict_kinetics(p, tiny, **TINY_FIT)
+    w = S.prob.weights > 0
+    data = tiny["images"].values
+    exact = resimulate_kinetics(p, tiny, sigma=0.0, seed=0, **TINY_FIT)["images"].values
+    np.testing.assert_allclose(exact[w], pred[w], atol=1e-12)
+    same = np.isnan(data) | (data == exact)
+    assert np.all(same[~w])
+    a = resimulate_kinetics(p, tiny, sigma=0.1, seed=5, **TINY_FIT)
+    np.testing.assert_array_equal(
+        a["images"].values, resimulate_kinetics(p, tiny, sigma=0.1, seed=5, **TINY_FIT)["images"]
+    )
+    noise = a["images"].values[w] - pred[w]
+    n = noise.size  # ~150 pixels: the sample std is within ~4 standard errors of 0.1
+    assert abs(noise.std() - 0.1) < 4 * 0.1 / np.sqrt(2 * n), (noise.std(), n)
+    assert abs(noise.mean()) < 4 * 0.1 / np.sqrt(n)
+    b = resimulate_kinetics(p, tiny, sigma=0.1, seed=6, **TINY_FIT)["images"].values
+    assert not np.allclose(b[w], a["images"].values[w])
+    assert "resimulate_kinetics" in a.attrs["provenance"]
+    # inputs="noisy": first frames and edges redrawn too (model + noise), outside stays
+    noisy = resimulate_kinetics(p, tiny, sigma=0.1, seed=5, inputs="noisy", **TINY_FIT)
+    shown = np.isfinite(pred)
+    assert np.array_equal(noisy["images"].values[w], a["images"].values[w])  # same draws
+    gap = noisy["images"].values[shown & ~w] - pred[shown & ~w]
+    assert 0.07 < gap.std() < 0.13, gap.std()  # model's first frames / edges + noise
+    outside = ~shown & np.isfinite(data)
+    np.testing.assert_array_equal(noisy["images"].values[outside], data[outside])
+    with pytest.raises(ParameterError, match="sigma"):
+        resimulate_kinetics(p, tiny, sigma=-0.1, seed=0, **TINY_FIT)
+
+
+def test_normalise_j0_ignores_the_unconstrained_ends():
+    # j0 / max j0 with the maximum on [0.05, 0.95]: a blow-up at c = 0.01 (where no pixel
+    # constrains ln j0) does not rescale the curve; one maximum per row.
+    c = np.linspace(0.01, 0.99, 99)
+    j = np.sqrt(c * (1 - c))
+    spiked = np.where(c < 0.05, 100.0, j)
+    np.testing.assert_allclose(normalise_j0(c, spiked)[c >= 0.05], j[c >= 0.05] / 0.5)
+    both = normalise_j0(c, np.stack([j, 3 * j]))
+    np.testing.assert_allclose(both[0], both[1])
+    assert np.max(both) == pytest.approx(1.0)
+    with pytest.raises(DataError):
+        normalise_j0(c[:10], j)
 
 
 def test_binodal_constraint_and_kl():

@@ -159,6 +159,26 @@ def kinetics_command(
             "these options: slower, also shows which optimum a fit ends in).",
         ),
     ] = "map",
+    bootstrap_kind: Annotated[
+        str,
+        typer.Option(
+            "--bootstrap-kind",
+            help="What a bootstrap sample redraws: 'particles' (resampled with "
+            "replacement, seed 002) or 'parametric' (all particles; every pixel, first "
+            "frames and edges included, redrawn as the MAP's prediction plus Gaussian "
+            "noise of its RMS residual: for datasets with few particles).",
+        ),
+    ] = "particles",
+    bootstrap_interval: Annotated[
+        str,
+        typer.Option(
+            "--bootstrap-interval",
+            help="Band of the bootstrap samples: 'percentile' (their 0.5/99.5 "
+            "percentiles, seed 002) or 'basic' (2 MAP - percentiles, on a log scale for "
+            "j0: moves the band against the bias the replicates reproduce; use with "
+            "--bootstrap-kind parametric).",
+        ),
+    ] = "percentile",
     hmc: Annotated[
         bool,
         typer.Option(
@@ -198,6 +218,14 @@ def kinetics_command(
     if bootstrap_refit not in ("map", "recipe"):
         raise ParameterError(
             f"{bootstrap_refit!r}", where="--bootstrap-refit", fix="'map' or 'recipe'"
+        )
+    if bootstrap_kind not in ("particles", "parametric"):
+        raise ParameterError(
+            f"{bootstrap_kind!r}", where="--bootstrap-kind", fix="'particles' or 'parametric'"
+        )
+    if bootstrap_interval not in ("percentile", "basic"):
+        raise ParameterError(
+            f"{bootstrap_interval!r}", where="--bootstrap-interval", fix="'percentile' or 'basic'"
         )
     uq = _uq_options(cv, rho2_grid, workers, scheduler, cluster, cluster_config)
     model_opts = {"subgrid": subgrid, "damping_smoothing": damping_smoothing,
@@ -247,6 +275,7 @@ def kinetics_command(
                     "max_iter": max_iter, **model_opts}  # fmt: skip
         uq_res = run_kinetics_uq(
             data, out, record["fit"], n_boot=bootstrap, bootstrap_refit=bootstrap_refit,
+            bootstrap_kind=bootstrap_kind, bootstrap_interval=bootstrap_interval,
             hmc=hmc, hmc_samples=hmc_samples,
             seed=seed, executor=uq["executor"], progress=progress,
             on_cluster=uq["on_cluster"], **fit_opts,

@@ -22,9 +22,11 @@ from ._kinetics import kinetics_rmse as kinetics_rmse
 from ._kinetics import kinetics_setup as kinetics_setup
 from ._kinetics import learn_kinetics as learn_kinetics
 from ._kinetics import learn_kinetics_multistart as learn_kinetics_multistart
+from ._kinetics import normalise_j0 as normalise_j0
 from ._kinetics import pixel_correlation as pixel_correlation
 from ._kinetics import predict_kinetics as predict_kinetics
 from ._kinetics import prepare_kinetics as prepare_kinetics
+from ._kinetics import resimulate_kinetics as resimulate_kinetics
 from ._kinetics import step_groups as step_groups
 from ._kinetics import subset_half_cycles as subset_half_cycles
 from ._kinetics import subset_particles as subset_particles
@@ -35,6 +37,7 @@ from ._least_squares import block_least_squares as block_least_squares
 from ._least_squares import least_squares as least_squares
 from ._least_squares import propagate_covariance as propagate_covariance
 from ._uq import band_coverage as band_coverage
+from ._uq import basic_band as basic_band
 from ._uq import bootstrap_indices as bootstrap_indices
 from ._uq import cv_statistics as cv_statistics
 from ._uq import kfold_half_cycles as kfold_half_cycles

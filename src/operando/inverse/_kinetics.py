@@ -48,7 +48,7 @@ from scipy import ndimage
 
 from ..config import require_x64
 from ..data import get_truth, validate_dataset
-from ..errors import DataError, ParameterError
+from ..errors import ConvergenceError, DataError, ParameterError
 from ..physics._bases import LegendreChemicalPotential, LegendreLogDiffusivity, legendre
 from ..physics._kinetics import mask_graph, reaction_allen_cahn
 from ._least_squares import (
@@ -69,9 +69,11 @@ __all__ = [
     "kinetics_setup",
     "learn_kinetics",
     "learn_kinetics_multistart",
+    "normalise_j0",
     "pixel_correlation",
     "predict_kinetics",
     "prepare_kinetics",
+    "resimulate_kinetics",
     "step_groups",
     "subset_half_cycles",
     "subset_particles",
@@ -491,6 +493,27 @@ def pixel_correlation(
     return float(x @ y / den) if den > 0 else float("nan")
 
 
+def normalise_j0(c: Any, j0: Any) -> np.ndarray:
+    """``j0 / max j0`` with the maximum taken over ``c`` in [0.05, 0.95] (``METRIC_RANGE``).
+
+    ``k`` and ``j0`` share a scale, so shapes are compared normalised. The maximum is
+    taken where the data constrain ``j0`` (the range of ``j0_rel_rmse``): a learned
+    ``ln j0`` polynomial can grow without bound near ``c = 0`` or ``1``, where no pixel
+    sits, and a maximum there would rescale the whole curve. Works on ``(..., n_c)``
+    arrays (one maximum per curve).
+    """
+    c = np.asarray(c, dtype=float)
+    j = np.asarray(j0, dtype=float)
+    inside = (c >= METRIC_RANGE[0]) & (c <= METRIC_RANGE[1])
+    if c.ndim != 1 or c.shape[0] != j.shape[-1] or not inside.any():
+        raise DataError(
+            f"c grid of shape {c.shape} for j0 of shape {j.shape}",
+            where="normalise_j0",
+            fix=f"pass the 1D c grid of the curves, covering part of {METRIC_RANGE}",
+        )
+    return j / j[..., inside].max(axis=-1, keepdims=True)
+
+
 def kinetics_errors(
     mu_fn: Callable[[np.ndarray], np.ndarray],
     j0_fn: Callable[[np.ndarray], np.ndarray],
@@ -507,9 +530,9 @@ def kinetics_errors(
         out["mu_rmse"] = float(np.sqrt(np.mean((d - d.mean()) ** 2)))
     if "j0" in truth:
         g, v = truth["j0"]
-        jt = np.interp(c, g, v)
-        jl = np.asarray(j0_fn(c))
-        out["j0_rel_rmse"] = float(np.sqrt(np.mean((jl / jl.max() - jt / jt.max()) ** 2)))
+        jt = normalise_j0(c, np.interp(c, g, v))
+        jl = normalise_j0(c, np.asarray(j0_fn(c)))
+        out["j0_rel_rmse"] = float(np.sqrt(np.mean((jl - jt) ** 2)))
     return out
 
 
@@ -1528,6 +1551,87 @@ def predict_kinetics(params: Any, data: xr.Dataset, **model_options: Any) -> np.
     """
     pred, _ = _predict(params, data, model_options)
     return pred if data["images"].ndim == 4 else pred[0]
+
+
+def resimulate_kinetics(
+    params: Any,
+    data: xr.Dataset,
+    *,
+    sigma: float,
+    seed: int,
+    inputs: str = "measured",
+    **model_options: Any,
+) -> xr.Dataset:
+    r"""A synthetic replicate of ``data`` drawn from a fitted model (parametric bootstrap).
+
+    Every residual pixel of ``data`` (interior pixels of every valid frame except each
+    half-cycle's first: the pixels of ``train_rmse``) is replaced by the model's
+    prediction (:func:`predict_kinetics`) plus independent Gaussian noise
+    :math:`\mathcal N(0, \sigma^2)`. What the model takes *as input* is kept as
+    measured: each half-cycle's first frame (the initial condition), the edge pixels (the
+    Dirichlet values) and padding frames. The mean concentration of a replicate (the
+    ``d(cbar)/dt`` constraint) is that of its own frames, so it carries the noise of the
+    replicate, as the measured one carries the measurement noise. Fitting many replicates
+    gives the sampling distribution of the estimator when the model at ``params`` is the
+    truth (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993, sec. 6.5), the
+    remedy when there are too few particles to resample.
+
+    Parameters
+    ----------
+    params
+        A :class:`KineticsFit` or ``{"mu", "j0", "Z"}`` (see :func:`predict_kinetics`).
+    data
+        The particle-video dataset the parameters were fitted to.
+    sigma
+        Standard deviation of the pixel noise (e.g. the fit's ``train_rmse``), >= 0.
+    seed
+        Seed of the noise (NumPy ``default_rng``; one draw per pixel of ``images``).
+    **model_options
+        Model options of the fit (:data:`MODEL_OPTIONS`), as for :func:`predict_kinetics`.
+
+    Returns
+    -------
+    xarray.Dataset
+        A copy of ``data`` with new ``images`` (same dtype) and a provenance step; the
+        truth variables, masks and times are unchanged.
+
+    Raises
+    ------
+    ParameterError
+        ``sigma`` negative or not finite.
+    ConvergenceError
+        The model's prediction is not finite at a residual pixel (the forward solve
+        failed at ``params``).
+    """
+    from ..data import add_provenance
+
+    sigma = float(sigma)
+    if not np.isfinite(sigma) or sigma < 0:
+        raise ParameterError(
+            f"sigma = {sigma}", where="resimulate_kinetics", fix="use a finite sigma >= 0"
+        )
+    if inputs not in ("measured", "noisy"):
+        raise ParameterError(
+            f"inputs is {inputs!r}", where="resimulate_kinetics", fix="'measured' or 'noisy'"
+        )
+    pred, S = _predict(params, data, model_options)
+    w = S.prob.weights > 0
+    if inputs == "noisy":
+        w = np.isfinite(pred)  # every mask pixel of every valid frame
+    if not np.all(np.isfinite(pred[w])):
+        raise ConvergenceError(
+            f"{int(np.sum(~np.isfinite(pred[w])))} non-finite model pixel(s)",
+            where="resimulate_kinetics",
+            fix="resimulate from a converged fit (the forward solve failed at params)",
+        )
+    img = data["images"]
+    values = np.array(img.values, dtype=float, copy=True)
+    box = values if values.ndim == 4 else values[None]
+    noise = np.random.default_rng(int(seed)).standard_normal(box.shape)
+    box[w] = pred[w] + sigma * noise[w]
+    out = data.copy()
+    out["images"] = img.copy(data=values.astype(img.dtype, copy=False))
+    return add_provenance(out, "resimulate_kinetics", sigma=sigma, seed=int(seed), inputs=inputs)
 
 
 def kinetics_rmse(params: Any, data: xr.Dataset, **model_options: Any) -> float:

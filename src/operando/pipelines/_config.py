@@ -240,7 +240,7 @@ class LearnKineticsConfig(_Strict):
 
 
 class UQConfig(_Strict):
-    """``stages.uq``: bootstrap bands of the learned kinetics (resample particles, refit).
+    """``stages.uq``: bootstrap bands of the learned kinetics (resample, refit).
 
     Runs :func:`operando.pipelines._uq.bootstrap_kinetics` on the data the
     ``learn_kinetics`` stage fitted, with its options, warm-started from its MAP.
@@ -255,7 +255,19 @@ class UQConfig(_Strict):
         "steps), or each one the whole learn_kinetics fit from the default start (slower; "
         "shows which optimum a fit ends in when there are several).",
     )
-    level: float = Field(0.99, gt=0, lt=1, description="Band coverage (percentile band).")
+    kind: Literal["particles", "parametric"] = Field(
+        "particles",
+        description="What a replicate redraws: the particles (with replacement), or, "
+        "'parametric', the noise (all particles; every pixel = the MAP's prediction plus "
+        "Gaussian noise of its RMS residual, first frames and edges included).",
+    )
+    interval: Literal["percentile", "basic"] = Field(
+        "percentile",
+        description="Band of the replicates: their percentiles, or 'basic': 2 MAP - "
+        "percentiles (log scale for j0), which moves the band against the bias the "
+        "replicates reproduce (use with kind: parametric).",
+    )
+    level: float = Field(0.99, gt=0, lt=1, description="Band coverage.")
     seed: int | None = Field(None, description="Seed (default: run.seed).")
     workers: int | None = Field(
         None, ge=1, description="Worker processes (default: one per core; 1: serial)."

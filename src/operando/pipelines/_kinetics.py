@@ -5,7 +5,8 @@ into ``out_dir``:
 
 * ``fit.nc``: data and model frames ``(realization, t, y, x)``, the learned laws on a
   c-grid with 1-sigma bands, the ``ln k`` maps (and the truth when known);
-* ``laws.csv``: ``c, mu_h, mu_h_std, j0, j0_std, j0_norm`` (the learned functions);
+* ``laws.csv``: ``c, mu_h, mu_h_std, j0, j0_std, j0_norm`` (the learned functions;
+  ``j0_norm = j0 / max j0`` with the maximum over c in [0.05, 0.95]);
 * ``laws.png`` (seed 002 Fig. 3a): ``j0/max j0`` with the Gauss–Newton 99 % band against
   CIET (eq. 3) and ``sqrt(c(1-c))``; ``mu_h`` against the regular solution (Omega 4.47);
 * ``frames.png`` (seed 002 Fig. 2): data vs model frames of a few half-cycles;
@@ -42,36 +43,38 @@ def gauss_newton_bands(fit: Any, level: float = 0.99) -> dict[str, tuple[np.ndar
     """
     from scipy.stats import norm
 
+    from ..inverse import normalise_j0
+
     z = float(norm.ppf(0.5 + level / 2.0))
-    jmax = float(np.max(fit.j0))
+    jn = normalise_j0(fit.c_grid, fit.j0)
     spread = np.clip(z * fit.ln_j0_std, None, 50.0)
     return {
         "mu_h": (fit.mu - z * fit.mu_std, fit.mu + z * fit.mu_std),
-        "j0_norm": (fit.j0 * np.exp(-spread) / jmax, fit.j0 * np.exp(spread) / jmax),
+        "j0_norm": (jn * np.exp(-spread), jn * np.exp(spread)),
     }
 
 
 def kinetics_laws_figure(fit: Any) -> Figure:
     """Seed 002 Fig. 3a: normalised ``j0`` and ``mu_h`` with 99 % bands and reference laws."""
+    from ..inverse import normalise_j0
     from ..physics._free_energy import regular_solution_mu
     from ..physics._kinetics import ciet_j0, symmetric_j0
 
     c = fit.c_grid
     fig = Figure(figsize=(5.5, 7))
     ax_j, ax_m = fig.subplots(2, 1, sharex=True)
-    jmax = float(np.max(fit.j0))
     bands = gauss_newton_bands(fit, 0.99)
     lo, hi = bands["j0_norm"]
     if np.all(np.isfinite(lo)):
         ax_j.fill_between(c, lo, hi, alpha=0.3, label="99 % band (Gauss–Newton)")
-    ax_j.plot(c, fit.j0 / jmax, lw=2, label="learned")
+    ax_j.plot(c, normalise_j0(c, fit.j0), lw=2, label="learned")
     ciet = np.asarray(ciet_j0(c))
-    ax_j.plot(c, ciet / ciet.max(), "k--", label=r"CIET ($\tilde\lambda$=8.3, $\tilde c_+$=1)")
+    ax_j.plot(c, normalise_j0(c, ciet), "k--", label=r"CIET ($\tilde\lambda$=8.3, $\tilde c_+$=1)")
     sym = np.asarray(symmetric_j0(c))
-    ax_j.plot(c, sym / sym.max(), "k:", label=r"$\sqrt{c(1-c)}$")
+    ax_j.plot(c, normalise_j0(c, sym), "k:", label=r"$\sqrt{c(1-c)}$")
     if fit.j0_true is not None:
-        ax_j.plot(c, fit.j0_true / fit.j0_true.max(), "r-.", lw=1, label="truth")
-    ax_j.set_ylabel(r"$j_0(c)/j_{0,\max}$")
+        ax_j.plot(c, normalise_j0(c, fit.j0_true), "r-.", lw=1, label="truth")
+    ax_j.set_ylabel(r"$j_0(c)/\max_{[0.05, 0.95]} j_0$")
     ax_j.set_ylim(0, 1.6)
     ax_j.legend(fontsize=7)
     if np.all(np.isfinite(fit.mu_std)):
@@ -194,6 +197,7 @@ def run_learn_kinetics(
         ``{"results": ..., "parameters": ..., "fit": KineticsFit}``.
     """
     from ..config import enable_x64
+    from ..inverse import normalise_j0
 
     enable_x64()
     t0 = time.perf_counter()
@@ -206,7 +210,7 @@ def run_learn_kinetics(
     out.mkdir(parents=True, exist_ok=True)
     write_dataset(fit.to_dataset(), out / "fit.nc")
     table = np.column_stack(
-        [fit.c_grid, fit.mu, fit.mu_std, fit.j0, fit.j0_std, fit.j0 / np.max(fit.j0)]
+        [fit.c_grid, fit.mu, fit.mu_std, fit.j0, fit.j0_std, normalise_j0(fit.c_grid, fit.j0)]
     )
     with atomic_path(out / "laws.csv") as tmp:
         np.savetxt(tmp, table, delimiter=",", header="c,mu_h,mu_h_std,j0,j0_std,j0_norm",

@@ -543,7 +543,9 @@ def _run_uq(ctx: StageContext, opts: UQConfig) -> StageOutput:
     executor = ExecutorConfig("auto", opts.workers, opts.scheduler, opts.cluster_config)
     res = bootstrap_kinetics(
         ctx.input, ctx.directory, n_boot=opts.replicates, seed=ctx.seed, level=opts.level,
-        map_params=map_params, refit=opts.refit, executor=executor, **learn_opts,
+        map_params=map_params, refit=opts.refit, kind=opts.kind, interval=opts.interval,
+        executor=executor,
+        **learn_opts,
     )  # fmt: skip
     return StageOutput(None, _jsonable(res["results"]), {"learn_kinetics": learn_opts})
 

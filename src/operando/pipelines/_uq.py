@@ -16,10 +16,11 @@ Kinetics (seed 002, Methods "Cross-validation" and Supplementary Information 9.1
   least regularised, each fit warm-started from the previous one; validation RMSE over
   the held-out half-cycle's pixels; mean and standard error over all (particle, fold)
   pairs and the one-standard-error choice.
-* :func:`bootstrap_kinetics`: resample particles with replacement, refit everything
-  warm-started from the MAP, pointwise 99 % bands of :math:`\mu_h` and :math:`j_0` (and
-  of :math:`j_0/\max j_0`) and per-pixel bands of :math:`\ln k` (each particle over the
-  samples that contain it).
+* :func:`bootstrap_kinetics`: resample particles with replacement (or, parametric,
+  redraw the pixel noise around the MAP's prediction), refit everything warm-started
+  from the MAP, pointwise 99 % bands (percentile or basic) of :math:`\mu_h` and
+  :math:`j_0` (and of :math:`j_0/\max j_0`) and per-pixel bands of :math:`\ln k` (each
+  particle over the samples that contain it).
 * :func:`hmc_kinetics`: NUTS on the posterior of the same objective (small problems), one
   chain per job, started at the MAP with the Gauss–Newton covariance as mass matrix.
 
@@ -122,14 +123,27 @@ def _kinetics_fit_job(
     options: dict[str, Any],
     particles: list[int] | None = None,
     params0: dict[str, Any] | None = None,
+    resimulate: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One kinetics fit (MAP or bootstrap sample: ``particles`` drawn with replacement)."""
-    from ..inverse._kinetics import subset_particles
+    """One kinetics fit: the MAP or a bootstrap sample.
+
+    ``particles``: a resample of the particles (with replacement). ``resimulate``:
+    ``{"params", "sigma", "seed"}`` of a parametric replicate
+    (:func:`~operando.inverse.resimulate_kinetics` with the model options of ``options``).
+    """
+    from ..inverse._kinetics import MODEL_OPTIONS, resimulate_kinetics, subset_particles
     from ._kinetics import fit_kinetics
 
     ds = read_dataset(data_path)
     if particles is not None:
         ds = subset_particles(ds, list(particles))
+    if resimulate is not None:
+        model = {k: v for k, v in options.items() if k in MODEL_OPTIONS}
+        ds = resimulate_kinetics(
+            dict(resimulate["params"]), ds, sigma=float(resimulate["sigma"]),
+            seed=int(resimulate["seed"]), inputs=resimulate.get("inputs", "measured"),
+            **model,
+        )  # fmt: skip
     fit = fit_kinetics(ds, params0=params0, **options)
     p = _np_params(fit.params)
     return {
@@ -309,7 +323,7 @@ def uq_bands_figure(
     ax_j, ax_m = fig.subplots(2, 1, sharex=True)
     colours = {"Gauss–Newton": "C0", "bootstrap": "C1", "HMC": "C2"}
     for ax, name, ylabel in (
-        (ax_j, "j0_norm", r"$j_0(c)/j_{0,\max}$"),
+        (ax_j, "j0_norm", r"$j_0(c)/\max_{[0.05, 0.95]} j_0$"),
         (ax_m, "mu_h", r"$\mu_h(c)$ [kT]"),
     ):
         for method, b in bands.items():
@@ -481,6 +495,7 @@ def cross_validate_kinetics(
 
 def _truth_curves(data_path: str, c: np.ndarray) -> dict[str, np.ndarray | None]:
     from ..data import get_truth
+    from ..inverse import normalise_j0
 
     truth = get_truth(read_dataset(data_path))
     out: dict[str, np.ndarray | None] = {"mu_h": None, "j0": None, "j0_norm": None}
@@ -490,7 +505,7 @@ def _truth_curves(data_path: str, c: np.ndarray) -> dict[str, np.ndarray | None]
             out["mu_h"] = np.interp(c, *fns["mu_h"])
         if "j0" in fns:
             j = np.interp(c, *fns["j0"])
-            out["j0"], out["j0_norm"] = j, j / j.max()
+            out["j0"], out["j0_norm"] = j, normalise_j0(c, j)
     return out
 
 
@@ -503,12 +518,16 @@ def bootstrap_kinetics(
     level: float = 0.99,
     map_params: dict[str, Any] | None = None,
     refit: Literal["map", "recipe"] = "map",
+    kind: Literal["particles", "parametric"] = "particles",
+    sigma: float | None = None,
+    inputs: Literal["noisy", "measured"] = "noisy",
+    interval: Literal["percentile", "basic"] = "percentile",
     executor: ExecutorConfig | None = None,
     progress: Callable[..., None] | None = None,
     on_cluster: Callable[[Any], None] | None = None,
     **options: Any,
 ) -> dict[str, Any]:
-    r"""Bootstrap bands: resample particles with replacement, refit from the MAP, B times.
+    r"""Bootstrap bands: resample (particles or noise), refit from the MAP, B times.
 
     Parameters
     ----------
@@ -533,6 +552,29 @@ def bootstrap_kinetics(
         mix), warm-started refits stay in the MAP's basin and their band shows only its
         width; cold refits also show which optimum the fit ends in. Costs a full fit per
         sample.
+    kind
+        ``"particles"`` (seed 002): each sample draws the particles with replacement.
+        ``"parametric"``: each sample keeps all particles and redraws their pixels as
+        the MAP's prediction plus fresh Gaussian noise of std ``sigma``
+        (:func:`~operando.inverse.resimulate_kinetics`). With few particles a particle
+        resample has few distinct values (3 particles: 10) and every one shares the
+        MAP's systematic error; the parametric bootstrap draws the noise instead, so its
+        band shows the estimator's spread (and bias) under noise like the data's.
+    sigma
+        Noise std of ``kind="parametric"``; default: the MAP's ``train_rmse``.
+    inputs
+        ``kind="parametric"`` only. ``"noisy"``: the model's inputs (each half-cycle's
+        first frame, the edge pixels) are redrawn too, as the model's initial frame and
+        the measured edges plus noise, so the replicates carry the error a noisy initial
+        condition and noisy boundary values put into the fit (on the 3-particle
+        acceptance problem most of the MAP's error). ``"measured"``: they are kept as
+        measured (a band conditional on the inputs; narrower).
+    interval
+        ``"percentile"``: the 0.5/99.5 percentiles of the samples (seed 002).
+        ``"basic"``: the reverse-percentile band ``2 MAP - q``
+        (:func:`~operando.inverse.basic_band`; on a log scale for ``j0``), which moves
+        the band against the bias the replicates reproduce; use it with
+        ``kind="parametric"``, whose replicates have the data's noise model.
     executor, progress, on_cluster
         See :func:`~operando.pipelines._parallel.map_jobs`.
     **options
@@ -544,7 +586,8 @@ def bootstrap_kinetics(
         ``c``, ``map`` curves, ``bands`` (name -> (lo, hi)), ``samples`` (name -> (B, n_c)),
         ``ln_k_lo``/``ln_k_hi`` ``(P, y, x)``, ``truth``, ``results``.
     """
-    from ..inverse._uq import band_coverage, bootstrap_indices, percentile_band
+    from ..inverse import normalise_j0
+    from ..inverse._uq import band_coverage, basic_band, bootstrap_indices, percentile_band
 
     t0 = time.perf_counter()
     data_path = os.fspath(data_path)
@@ -554,11 +597,32 @@ def bootstrap_kinetics(
     store = out / "jobs"
     ds = read_dataset(data_path)
     n_p = int(ds["masks"].shape[0]) if "masks" in ds else 0
-    if n_p < 2:
+    if refit not in ("map", "recipe"):
+        raise ParameterError(
+            f"refit is {refit!r}", where="bootstrap_kinetics", fix="'map' or 'recipe'"
+        )
+    if kind not in ("particles", "parametric"):
+        raise ParameterError(
+            f"kind is {kind!r}", where="bootstrap_kinetics", fix="'particles' or 'parametric'"
+        )
+    if inputs not in ("noisy", "measured"):
+        raise ParameterError(
+            f"inputs is {inputs!r}", where="bootstrap_kinetics", fix="'noisy' or 'measured'"
+        )
+    if interval not in ("percentile", "basic"):
+        raise ParameterError(
+            f"interval is {interval!r}", where="bootstrap_kinetics",
+            fix="'percentile' or 'basic'",
+        )  # fmt: skip
+    if sigma is not None and (not np.isfinite(sigma) or sigma <= 0):
+        raise ParameterError(
+            f"sigma = {sigma}", where="bootstrap_kinetics", fix="a positive noise std or None"
+        )
+    if n_p < (2 if kind == "particles" else 1):
         raise DataError(
             f"{n_p} particle(s): the bootstrap resamples particles",
             where=data_path,
-            fix="use a dataset with several particles",
+            fix="use a dataset with several particles, or kind='parametric'",
         )
     m = _map_fit(data_path, options, executor, store, None, map_params)
     map_res = map_jobs(
@@ -566,12 +630,27 @@ def bootstrap_kinetics(
                                            "options": _refit_options(options), "params0": m}},
         executor=ExecutorConfig("serial"), store=store, salt=_salt(data_path),
     )["map-curves"]  # fmt: skip
-    idx = bootstrap_indices(n_p, int(n_boot), seed=int(seed))
-    if refit not in ("map", "recipe"):
-        raise ParameterError(
-            f"refit is {refit!r}", where="bootstrap_kinetics", fix="'map' or 'recipe'"
-        )
-    if refit == "map":
+    noise_std = float(map_res["train_rmse"]) if sigma is None else float(sigma)
+    if kind == "parametric":
+        # The bootstrap world's truth: the MAP curves reported (map-curves, whose RMS
+        # residual is the default sigma). Every sample holds every particle once; the
+        # noise seeds are drawn from ``seed``.
+        world = {k: np.asarray(map_res[k]) for k in ("mu", "j0", "Z")}
+        idx = np.tile(np.arange(n_p), (int(n_boot), 1))
+        draws = np.random.SeedSequence(int(seed)).generate_state(int(n_boot))
+        job_of = [f"param{b:04d}" for b in range(int(n_boot))]
+        jobs = {
+            name: {
+                "data_path": data_path,
+                "options": _refit_options(options) if refit == "map" else options,
+                "params0": m if refit == "map" else None,
+                "resimulate": {"params": world, "sigma": noise_std, "seed": int(draws[b]),
+                               "inputs": inputs},
+            }
+            for b, name in enumerate(job_of)
+        }  # fmt: skip
+    elif refit == "map":
+        idx = bootstrap_indices(n_p, int(n_boot), seed=int(seed))
         job_of = [f"boot{b:04d}" for b in range(int(n_boot))]
         jobs = {
             f"boot{b:04d}": {
@@ -584,7 +663,7 @@ def bootstrap_kinetics(
     else:
         # A cold fit depends only on which particles a resample holds (their order only
         # permutes the blocks): equal multisets share one job.
-        idx = np.sort(idx, axis=1)
+        idx = np.sort(bootstrap_indices(n_p, int(n_boot), seed=int(seed)), axis=1)
         job_of = ["cold-" + "-".join(str(int(i)) for i in row) for row in idx]
         jobs = {
             name: {"data_path": data_path, "options": options, "particles": row.tolist()}
@@ -596,12 +675,20 @@ def bootstrap_kinetics(
     ok = [j for j in job_of if res[j]["status"] != "failed"]  # one entry per sample
     mu_s = np.stack([res[j]["mu_h"] for j in ok])
     j0_s = np.stack([res[j]["j0_curve"] for j in ok])
-    j0n_s = j0_s / j0_s.max(axis=1, keepdims=True)
-    bands = {
-        "mu_h": percentile_band(mu_s, level),
-        "j0": percentile_band(j0_s, level),
-        "j0_norm": percentile_band(j0n_s, level),
+    j0n_s = normalise_j0(c, j0_s)
+    map_curves = {
+        "mu_h": np.asarray(map_res["mu_h"]),
+        "j0": np.asarray(map_res["j0_curve"]),
+        "j0_norm": normalise_j0(c, map_res["j0_curve"]),
     }
+    samples = {"mu_h": mu_s, "j0": j0_s, "j0_norm": j0n_s}
+    if interval == "basic":
+        bands = {
+            name: basic_band(samples[name], map_curves[name], level, log=name != "mu_h")
+            for name in samples
+        }
+    else:
+        bands = {name: percentile_band(samples[name], level) for name in samples}
     # per-pixel ln k bands: particle i over the samples that contain it (first copy)
     lnk_map = np.asarray(map_res["ln_k"])
     lnk_samples: list[list[np.ndarray]] = [[] for _ in range(n_p)]
@@ -617,16 +704,16 @@ def bootstrap_kinetics(
     hi_k = np.full(lnk_map.shape, np.nan)
     for i in range(n_p):
         if len(lnk_samples[i]) >= 2:
-            lo_k[i], hi_k[i] = percentile_band(np.stack(lnk_samples[i]), level)
-    map_curves = {
-        "mu_h": np.asarray(map_res["mu_h"]),
-        "j0": np.asarray(map_res["j0_curve"]),
-        "j0_norm": np.asarray(map_res["j0_curve"]) / np.max(map_res["j0_curve"]),
-    }
+            lk = np.stack(lnk_samples[i])
+            lo_k[i], hi_k[i] = (
+                basic_band(lk, lnk_map[i], level) if interval == "basic"
+                else percentile_band(lk, level)
+            )  # fmt: skip
     truth = _truth_curves(data_path, c)
     results: dict[str, Any] = {
         "n_boot": int(n_boot), "n_fits": len(jobs), "n_failed": int(n_boot) - len(ok),
-        "level": level, "refit": refit, "wall_s": time.perf_counter() - t0,
+        "level": level, "refit": refit, "kind": kind, "interval": interval,
+        "wall_s": time.perf_counter() - t0,
         "outputs": ["bands.csv", "bootstrap.npz", "bands.png"],
     }  # fmt: skip
     sel = _in_range(c)
@@ -648,8 +735,11 @@ def bootstrap_kinetics(
         uq_bands_figure(c, map_curves, {"bootstrap": bands}, truth, level=level),
         out / "bands.png",
     )
+    if kind == "parametric":
+        results["sigma"], results["inputs"] = noise_std, inputs
     params = {"data": data_path, "n_boot": int(n_boot), "seed": int(seed), "level": level,
-              "refit": refit, **options}  # fmt: skip
+              "refit": refit, "kind": kind, "sigma": sigma, "inputs": inputs,
+              "interval": interval, **options}  # fmt: skip
     write_summary(out / "summary.json", command="operando learn kinetics --bootstrap",
                   parameters=params, results=results, inputs=[data_path])  # fmt: skip
     return {
@@ -746,7 +836,9 @@ def hmc_kinetics(
     c = np.asarray(map_res["c_grid"])
     mu_s = np.concatenate([res[j]["mu_h"] for j in jobs])
     j0_s = np.exp(np.concatenate([res[j]["ln_j0"] for j in jobs]))
-    j0n_s = j0_s / j0_s.max(axis=1, keepdims=True)
+    from ..inverse import normalise_j0
+
+    j0n_s = normalise_j0(c, j0_s)
     bands = {"mu_h": percentile_band(mu_s, level), "j0_norm": percentile_band(j0n_s, level)}
     truth = _truth_curves(data_path, c)
     results: dict[str, Any] = {
@@ -958,6 +1050,8 @@ def run_kinetics_uq(
     *,
     n_boot: int = 0,
     bootstrap_refit: Literal["map", "recipe"] = "map",
+    bootstrap_kind: Literal["particles", "parametric"] = "particles",
+    bootstrap_interval: Literal["percentile", "basic"] = "percentile",
     hmc: bool = False,
     hmc_samples: int = 300,
     hmc_chains: int = 4,
@@ -983,8 +1077,10 @@ def run_kinetics_uq(
     def bar(text: str) -> Any:
         return progress(text) if progress is not None else contextlib.nullcontext(None)
 
+    from ..inverse import normalise_j0
+
     c = np.asarray(fit.c_grid)
-    map_curves = {"mu_h": np.asarray(fit.mu), "j0_norm": fit.j0 / np.max(fit.j0)}
+    map_curves = {"mu_h": np.asarray(fit.mu), "j0_norm": normalise_j0(c, fit.j0)}
     bands: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {
         "Gauss–Newton": gauss_newton_bands(fit, level)
     }
@@ -996,14 +1092,17 @@ def run_kinetics_uq(
         with bar(f"bootstrap ({kind})") as update:
             b = bootstrap_kinetics(
                 data_path, out / "bootstrap", n_boot=n_boot, seed=seed, level=level,
-                map_params=params, refit=bootstrap_refit, executor=executor, progress=update,
+                map_params=params, refit=bootstrap_refit, kind=bootstrap_kind,
+                interval=bootstrap_interval, executor=executor, progress=update,
                 on_cluster=on_cluster, **options,
             )  # fmt: skip
         bands["bootstrap"] = {k: b["bands"][k] for k in ("mu_h", "j0_norm")}
         r = b["results"]
         record["bootstrap"] = r
         line = (
-            f"bootstrap: {n_boot - r['n_failed']}/{n_boot} refits; mean 99 % band width "
+            f"bootstrap ({bootstrap_kind}, {bootstrap_interval} band): "
+            f"{n_boot - r['n_failed']}/{n_boot} refits; "
+            "mean 99 % band width "
             f"j0/max {r['j0_norm_band_mean_width']:.3g}, mu_h {r['mu_h_band_mean_width']:.3g}"
         )
         if "j0_norm_coverage" in r:

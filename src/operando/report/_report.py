@@ -266,14 +266,16 @@ def _denoise_section(d: Path, summary: dict[str, Any], view: _RunView) -> Sectio
 
 def _band_coverage(fit: Any) -> dict[str, float]:
     """Fraction of c in [0.05, 0.95] where the truth lies inside the 99 % band."""
+    from ..inverse import normalise_j0
+
     out: dict[str, float] = {}
     c = np.asarray(fit["c"].values)
     sel = (c >= 0.05) & (c <= 0.95)
     if "j0_true" in fit and "ln_j0_std" in fit:
         j0, jt = np.asarray(fit["j0"].values), np.asarray(fit["j0_true"].values)
         s = np.asarray(fit["ln_j0_std"].values)
-        # the figure compares shapes (normalised by the maximum): do the same here
-        d = np.log(j0 / j0.max()) - np.log(jt / jt.max())
+        # the figure compares shapes (normalised by the maximum on [0.05, 0.95])
+        d = np.log(normalise_j0(c, j0)) - np.log(normalise_j0(c, jt))
         out["j0_in_band"] = float(np.mean(np.abs(d[sel]) <= Z99 * s[sel] + 1e-12))
     if "mu_h_true" in fit:
         mu, mt = np.asarray(fit["mu_h"].values), np.asarray(fit["mu_h_true"].values)
@@ -516,9 +518,11 @@ def _what_was_learned(view: _RunView, numbers: dict[str, Any]) -> list[str]:
         out.append(s + ".")
     if "uq" in st and "n_boot" in st["uq"]:
         r = st["uq"]
+        what = "parametric" if r.get("kind") == "parametric" else "particle"
+        band = " basic" if r.get("interval") == "basic" else ""
         s = (
-            f"A particle bootstrap ({r['n_boot']} refits, {r.get('n_failed', 0)} failed) gives "
-            f"{100 * r.get('level', 0.99):.0f} % bands of mean width "
+            f"A {what} bootstrap ({r['n_boot']} refits, {r.get('n_failed', 0)} failed) gives "
+            f"{100 * r.get('level', 0.99):.0f} %{band} bands of mean width "
             f"{r.get('mu_h_band_mean_width', float('nan')):.3g} kT for mu_h and "
             f"{r.get('j0_norm_band_mean_width', float('nan')):.3g} for j0/max j0"
         )
