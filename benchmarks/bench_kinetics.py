@@ -23,7 +23,8 @@ sigma_e = 0.07), builds the single- and the multiple-shooting problem (suffix
 ``*_first_call_s`` include compilation. With ``--fit-sizes`` it also runs
 ``learn_kinetics`` end to end with the documented noisy-data recipe (one start,
 ``RECIPE``; ``--fit-smooth-initial mean`` starts every half-cycle from its first
-frame's interior mean exactly, which the ~490 px particles need) on data without
+frame's interior mean exactly, which the ~490 px particles need;
+``--fit-damping-smoothing EPS`` fits with the smooth damping of docs/kinetics.md) on data without
 initial-condition noise, and records wall time, iterations
 and the errors vs truth; every iteration is logged to
 ``results/kinetics_fit<N>_progress.jsonl`` as it happens.
@@ -201,6 +202,13 @@ def main() -> None:
         help="smooth_initial of the fit: a blur (px) or 'mean' (the first frames' interior "
         "mean exactly); records of both are kept side by side",
     )
+    ap.add_argument(
+        "--fit-damping-smoothing",
+        type=float,
+        default=0.0,
+        help="learn_kinetics(damping_smoothing=...) of the fit (0: the exact switch); "
+        "records of each value are kept side by side",
+    )
     ap.add_argument("--noise", type=float, default=0.07)
     ap.add_argument("--n-kl", type=int, default=20)
     args = ap.parse_args()
@@ -225,18 +233,24 @@ def main() -> None:
     for size in args.fit_sizes:
         load0 = os.getloadavg()[0]
         tag = "" if args.fit_smooth_initial != "mean" else "_mean"
+        eps = float(args.fit_damping_smoothing)
+        tag += f"_smooth{eps:g}" if eps > 0 else ""
         prog = RESULTS.parent / f"kinetics_fit{size}{tag}_progress.jsonl"
         sm = args.fit_smooth_initial
         budget = {"max_iter": args.fit_max_iter, "max_iter_single": args.fit_max_iter_single,
                   "smooth_initial": sm if sm == "mean" else float(sm)}  # fmt: skip
+        if eps > 0:
+            budget["damping_smoothing"] = eps
         rec = full_fit(
             size, mean_area=args.fit_mean_area, noise=args.noise, progress=prog, budget=budget
         )  # fmt: skip
         rec.update(common, load_start=load0, load_end=os.getloadavg()[0])
-        key = (size, budget["smooth_initial"])
-        out["fits"] = [
-            r for r in out["fits"] if (r["particles"], r["recipe"]["smooth_initial"]) != key
-        ] + [rec]
+
+        def key(r: dict) -> tuple:
+            rc = r["recipe"]
+            return r["particles"], rc["smooth_initial"], rc.get("damping_smoothing", 0.0)
+
+        out["fits"] = [r for r in out["fits"] if key(r) != key(rec)] + [rec]
         print(json.dumps(rec), flush=True)
         _save(out)
 
