@@ -11,12 +11,16 @@ caller asks for them to be raised, they raise :class:`ConvergenceError`.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 __all__ = [
     "ConvergenceError",
     "DataError",
     "FileFormatError",
     "OperandoError",
     "ParameterError",
+    "check_choice",
 ]
 
 
@@ -64,3 +68,13 @@ class ConvergenceError(OperandoError, RuntimeError):
     """A solver or optimiser failed and the caller asked for failures to raise."""
 
     exit_code = 3
+
+
+def check_choice(value: Any, choices: Collection[Any], *, where: str, name: str = "") -> None:
+    """Raise :class:`ParameterError` unless ``value`` is one of ``choices``.
+
+    The message reads ``"{where}: {name} is {value!r} (fix: 'a' or 'b')"``.
+    """
+    if value not in choices:
+        what = f"{name} is {value!r}" if name else f"{value!r}"
+        raise ParameterError(what, where=where, fix=" or ".join(repr(c) for c in choices))

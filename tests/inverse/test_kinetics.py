@@ -335,6 +335,8 @@ def test_resimulate_replaces_only_residual_pixels(tiny):
     np.testing.assert_array_equal(noisy["images"].values[outside], data[outside])
     with pytest.raises(ParameterError, match="sigma"):
         resimulate_kinetics(p, tiny, sigma=-0.1, seed=0, **TINY_FIT)
+    with pytest.raises(ParameterError, match="inputs is 'all'"):
+        resimulate_kinetics(p, tiny, sigma=0.1, seed=0, inputs="all", **TINY_FIT)
 
 
 def test_normalise_j0_ignores_the_unconstrained_ends():

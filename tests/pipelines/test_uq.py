@@ -203,6 +203,24 @@ def _acceptance_data(noise: float, seed: int = 3):
     )  # fmt: skip
 
 
+def _acceptance_map(tmp_path):
+    """Data file, MAP (the noisy-data recipe) and refit options of the acceptance run.
+
+    Same steps as benchmarks/uq_acceptance.py; refits: single shooting, 40 steps.
+    """
+    from operando.pipelines._kinetics import fit_kinetics
+
+    sigma = 0.07
+    path = tmp_path / "acc.nc"
+    ds = _acceptance_data(sigma)
+    write_dataset(ds, path)
+    fit = dict(n_kl=20, degree_mu=5, degree_j0=8, dt_max=0.01, max_iter=40,
+               max_iter_single=200, continuation=[2, 4], smooth_initial=10.0,
+               smooth_segments=[1.0, 1.5, 2.0], rho2=sigma**2)  # fmt: skip
+    m = fit_kinetics(ds, **fit)
+    return path, {k: np.asarray(v) for k, v in m.params.items()}, dict(fit, max_iter_single=40)
+
+
 @pytest.mark.slow  # ~45 min on 2 cores: the MAP (3 starts), 20 refits, 2 NUTS chains
 @pytest.mark.xfail(
     strict=True,
@@ -217,18 +235,7 @@ def test_acceptance_bootstrap_band_contains_truth_and_matches_hmc(tmp_path):
     # most of c in [0.1, 0.9], and the HMC band width agrees within a factor of 2. Same
     # steps as benchmarks/uq_acceptance.py: the MAP by the noisy-data recipe, refits
     # warm-started from it.
-    from operando.pipelines._kinetics import fit_kinetics
-
-    sigma = 0.07
-    path = tmp_path / "acc.nc"
-    ds = _acceptance_data(sigma)
-    write_dataset(ds, path)
-    fit = dict(n_kl=20, degree_mu=5, degree_j0=8, dt_max=0.01, max_iter=40,
-               max_iter_single=200, continuation=[2, 4], smooth_initial=10.0,
-               smooth_segments=[1.0, 1.5, 2.0], rho2=sigma**2)  # fmt: skip
-    m = fit_kinetics(ds, **fit)
-    map_params = {k: np.asarray(v) for k, v in m.params.items()}
-    refit = dict(fit, max_iter_single=40)
+    path, map_params, refit = _acceptance_map(tmp_path)
     b = bootstrap_kinetics(path, tmp_path / "b", n_boot=20, seed=0, map_params=map_params,
                            **refit)  # fmt: skip
     assert b["results"]["n_failed"] == 0
@@ -240,25 +247,14 @@ def test_acceptance_bootstrap_band_contains_truth_and_matches_hmc(tmp_path):
     assert 0.5 <= ratio <= 2.0, ratio
 
 
-@pytest.mark.slow  # ~8 min on 2 cores: the MAP (3 starts) and 20 refits
+@pytest.mark.slow  # ~6 min on 2 cores (measured 347 s): the MAP (3 starts), 20 refits
 def test_acceptance_parametric_basic_band_contains_truth(tmp_path):
     # Issue 6's bootstrap criterion with the parametric bootstrap (noisy inputs) and the
     # basic band: measured 87.5 % (j0/max j0) and 100 % (mu_h) of [0.1, 0.9] with 20 and
     # with 50 replicates (benchmarks/results/uq_acceptance_parametric_noisy_basic_nohmc.json).
-    from operando.pipelines._kinetics import fit_kinetics
-
-    sigma = 0.07
-    path = tmp_path / "acc.nc"
-    ds = _acceptance_data(sigma)
-    write_dataset(ds, path)
-    fit = dict(n_kl=20, degree_mu=5, degree_j0=8, dt_max=0.01, max_iter=40,
-               max_iter_single=200, continuation=[2, 4], smooth_initial=10.0,
-               smooth_segments=[1.0, 1.5, 2.0], rho2=sigma**2)  # fmt: skip
-    m = fit_kinetics(ds, **fit)
-    map_params = {k: np.asarray(v) for k, v in m.params.items()}
+    path, map_params, refit = _acceptance_map(tmp_path)
     b = bootstrap_kinetics(path, tmp_path / "b", n_boot=20, seed=0, map_params=map_params,
-                           kind="parametric", interval="basic",
-                           **dict(fit, max_iter_single=40))  # fmt: skip
+                           kind="parametric", interval="basic", **refit)  # fmt: skip
     r = b["results"]
     assert r["n_failed"] == 0 and r["inputs"] == "noisy"
     assert r["j0_norm_coverage"] >= 0.8 and r["mu_h_coverage"] >= 0.8, r

@@ -204,7 +204,7 @@ def kinetics_command(
     --bootstrap and --hmc run many fits through the executor chosen by --workers,
     --scheduler or --cluster (docs/parallel.md); re-running with the same --out resumes.
     """
-    from ..errors import ParameterError
+    from ..errors import ParameterError, check_choice
     from ..pipelines._kinetics import run_learn_kinetics
 
     degrees = tuple(parse_list(continuation, "--continuation", int, example="2,4"))
@@ -215,18 +215,9 @@ def kinetics_command(
     smooth_opt: float | list[float] | None = (
         None if not smooth else smooth[0] if len(smooth) == 1 else smooth
     )
-    if bootstrap_refit not in ("map", "recipe"):
-        raise ParameterError(
-            f"{bootstrap_refit!r}", where="--bootstrap-refit", fix="'map' or 'recipe'"
-        )
-    if bootstrap_kind not in ("particles", "parametric"):
-        raise ParameterError(
-            f"{bootstrap_kind!r}", where="--bootstrap-kind", fix="'particles' or 'parametric'"
-        )
-    if bootstrap_interval not in ("percentile", "basic"):
-        raise ParameterError(
-            f"{bootstrap_interval!r}", where="--bootstrap-interval", fix="'percentile' or 'basic'"
-        )
+    check_choice(bootstrap_refit, ("map", "recipe"), where="--bootstrap-refit")
+    check_choice(bootstrap_kind, ("particles", "parametric"), where="--bootstrap-kind")
+    check_choice(bootstrap_interval, ("percentile", "basic"), where="--bootstrap-interval")
     uq = _uq_options(cv, rho2_grid, workers, scheduler, cluster, cluster_config)
     model_opts = {"subgrid": subgrid, "damping_smoothing": damping_smoothing,
                   "smooth_initial": smooth_init,

@@ -48,7 +48,7 @@ from scipy import ndimage
 
 from ..config import require_x64
 from ..data import get_truth, validate_dataset
-from ..errors import ConvergenceError, DataError, ParameterError
+from ..errors import ConvergenceError, DataError, ParameterError, check_choice
 from ..physics._bases import LegendreChemicalPotential, LegendreLogDiffusivity, legendre
 from ..physics._kinetics import mask_graph, reaction_allen_cahn
 from ._least_squares import (
@@ -1610,10 +1610,7 @@ def resimulate_kinetics(
         raise ParameterError(
             f"sigma = {sigma}", where="resimulate_kinetics", fix="use a finite sigma >= 0"
         )
-    if inputs not in ("measured", "noisy"):
-        raise ParameterError(
-            f"inputs is {inputs!r}", where="resimulate_kinetics", fix="'measured' or 'noisy'"
-        )
+    check_choice(inputs, ("measured", "noisy"), where="resimulate_kinetics", name="inputs")
     pred, S = _predict(params, data, model_options)
     w = S.prob.weights > 0
     if inputs == "noisy":

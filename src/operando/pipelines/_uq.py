@@ -40,7 +40,7 @@ from typing import Any, Literal
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..errors import DataError, ParameterError
+from ..errors import DataError, ParameterError, check_choice
 from ..io import atomic_path, file_sha256, read_dataset, write_summary
 from ._figures import save_figure
 from ._kinetics import gauss_newton_bands
@@ -597,23 +597,13 @@ def bootstrap_kinetics(
     store = out / "jobs"
     ds = read_dataset(data_path)
     n_p = int(ds["masks"].shape[0]) if "masks" in ds else 0
-    if refit not in ("map", "recipe"):
-        raise ParameterError(
-            f"refit is {refit!r}", where="bootstrap_kinetics", fix="'map' or 'recipe'"
-        )
-    if kind not in ("particles", "parametric"):
-        raise ParameterError(
-            f"kind is {kind!r}", where="bootstrap_kinetics", fix="'particles' or 'parametric'"
-        )
-    if inputs not in ("noisy", "measured"):
-        raise ParameterError(
-            f"inputs is {inputs!r}", where="bootstrap_kinetics", fix="'noisy' or 'measured'"
-        )
-    if interval not in ("percentile", "basic"):
-        raise ParameterError(
-            f"interval is {interval!r}", where="bootstrap_kinetics",
-            fix="'percentile' or 'basic'",
-        )  # fmt: skip
+    for name, value, choices in (
+        ("refit", refit, ("map", "recipe")),
+        ("kind", kind, ("particles", "parametric")),
+        ("inputs", inputs, ("noisy", "measured")),
+        ("interval", interval, ("percentile", "basic")),
+    ):
+        check_choice(value, choices, where="bootstrap_kinetics", name=name)
     if sigma is not None and (not np.isfinite(sigma) or sigma <= 0):
         raise ParameterError(
             f"sigma = {sigma}", where="bootstrap_kinetics", fix="a positive noise std or None"
