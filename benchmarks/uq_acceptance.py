@@ -32,7 +32,8 @@ MAP's RMS residual, or with ``--boot-inputs measured`` only the residual pixels)
 band (the record also holds the other band of the same replicates). Results in
 ``uq_acceptance_parametric_<inputs>[_basic][_recipe].json``.
 
-Results of runs with ``--no-hmc`` get the suffix ``_nohmc``.
+Results of runs with ``--no-hmc`` get the suffix ``_nohmc``, and with ``--seed S`` other
+than 3 (the data of the acceptance tests) ``_seedS``.
 
 ``--damping-smoothing EPS`` runs every fit, refit and chain with
 ``learn_kinetics(damping_smoothing=EPS)`` (a smooth time-stepper damping; results in
@@ -217,6 +218,8 @@ def main() -> None:
         sfx += f"_smooth{args.damping_smoothing:g}"
     if args.no_hmc:
         sfx += "_nohmc"  # (keeps a record with chains)
+    if args.seed != 3:
+        sfx += f"_seed{args.seed}"  # (the acceptance test's data: seed 3)
     figure = FIGURE.with_name(f"{FIGURE.stem}{sfx}.png")
     results = RESULTS.with_name(f"{RESULTS.stem}{sfx}.json")
     figure.parent.mkdir(parents=True, exist_ok=True)

@@ -252,6 +252,8 @@ def test_acceptance_parametric_basic_band_contains_truth(tmp_path):
     # Issue 6's bootstrap criterion with the parametric bootstrap (noisy inputs) and the
     # basic band: measured 87.5 % (j0/max j0) and 100 % (mu_h) of [0.1, 0.9] with 20 and
     # with 50 replicates (benchmarks/results/uq_acceptance_parametric_noisy_basic_nohmc.json).
+    # Dataset seed 3 only: on seeds 4 and 5 the same band covers 11 % and 47.5 % of j0
+    # (docs/parallel.md, "Not robust across datasets").
     path, map_params, refit = _acceptance_map(tmp_path)
     b = bootstrap_kinetics(path, tmp_path / "b", n_boot=20, seed=0, map_params=map_params,
                            kind="parametric", interval="basic", **refit)  # fmt: skip
