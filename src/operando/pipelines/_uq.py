@@ -673,10 +673,16 @@ def bootstrap_kinetics(
     }
     samples = {"mu_h": mu_s, "j0": j0_s, "j0_norm": j0n_s}
     if interval == "basic":
+        # j0 bands on a log scale; a j0 that underflowed to 0 far outside the data (a
+        # steep ln j0 polynomial end) counts as the smallest positive float
+        tiny = np.finfo(float).tiny
         bands = {
-            name: basic_band(samples[name], map_curves[name], level, log=name != "mu_h")
+            name: basic_band(samples[name], map_curves[name], level, log=False)
+            if name == "mu_h"
+            else basic_band(np.maximum(samples[name], tiny), np.maximum(map_curves[name], tiny),
+                            level, log=True)
             for name in samples
-        }
+        }  # fmt: skip
     else:
         bands = {name: percentile_band(samples[name], level) for name in samples}
     # per-pixel ln k bands: particle i over the samples that contain it (first copy)
