@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -1373,8 +1373,6 @@ def learn_kinetics(
         model=model,
     )  # fmt: skip
     if throw and not fit.success:
-        from ..errors import ConvergenceError
-
         raise ConvergenceError(
             f"learning failed ({res.status.value}): {res.message}",
             where="learn_kinetics",
@@ -1471,8 +1469,6 @@ def learn_kinetics_multistart(
     }  # fmt: skip
     fit = dataclasses.replace(fit, settings=settings)
     if throw and not fit.success:
-        from ..errors import ConvergenceError
-
         raise ConvergenceError(
             f"the best of {len(starts)} starts did not converge ({fit.status.value})",
             where="learn_kinetics_multistart",
@@ -1559,7 +1555,7 @@ def resimulate_kinetics(
     *,
     sigma: float,
     seed: int,
-    inputs: str = "measured",
+    inputs: Literal["measured", "noisy"] = "measured",
     **model_options: Any,
 ) -> xr.Dataset:
     r"""A synthetic replicate of ``data`` drawn from a fitted model (parametric bootstrap).
@@ -1568,13 +1564,14 @@ def resimulate_kinetics(
     half-cycle's first: the pixels of ``train_rmse``) is replaced by the model's
     prediction (:func:`predict_kinetics`) plus independent Gaussian noise
     :math:`\mathcal N(0, \sigma^2)`. What the model takes *as input* is kept as
-    measured: each half-cycle's first frame (the initial condition), the edge pixels (the
-    Dirichlet values) and padding frames. The mean concentration of a replicate (the
-    ``d(cbar)/dt`` constraint) is that of its own frames, so it carries the noise of the
-    replicate, as the measured one carries the measurement noise. Fitting many replicates
-    gives the sampling distribution of the estimator when the model at ``params`` is the
-    truth (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993, sec. 6.5), the
-    remedy when there are too few particles to resample.
+    measured (with ``inputs="measured"``): each half-cycle's first frame (the initial
+    condition), the edge pixels (the Dirichlet values); padding frames always. The mean
+    concentration of a replicate (the ``d(cbar)/dt`` constraint) is that of its own
+    frames, so it carries the noise of the replicate, as the measured one carries the
+    measurement noise. Fitting many replicates gives the sampling distribution of the
+    estimator when the model at ``params`` is the truth (Efron & Tibshirani, *An
+    Introduction to the Bootstrap*, 1993, sec. 6.5), the remedy when there are too few
+    particles to resample.
 
     Parameters
     ----------
@@ -1586,6 +1583,12 @@ def resimulate_kinetics(
         Standard deviation of the pixel noise (e.g. the fit's ``train_rmse``), >= 0.
     seed
         Seed of the noise (NumPy ``default_rng``; one draw per pixel of ``images``).
+    inputs
+        ``"measured"``: only the residual pixels are redrawn (above; a replicate
+        conditional on the measured inputs). ``"noisy"``: every mask pixel of every valid
+        frame is, first frames (the model's initial frame, smoothed as the fit smooths it,
+        plus noise) and edge pixels (the measured edges plus noise) included, so a fit of
+        the replicate also sees noisy inputs, as the fit of the data did.
     **model_options
         Model options of the fit (:data:`MODEL_OPTIONS`), as for :func:`predict_kinetics`.
 

@@ -51,6 +51,7 @@ __all__ = [
     "bootstrap_kinetics",
     "bootstrap_selftest_fit",
     "cross_validate_kinetics",
+    "curve_bands",
     "cv_figure",
     "gauss_newton_bands",
     "hmc_kinetics",
@@ -509,6 +510,37 @@ def _truth_curves(data_path: str, c: np.ndarray) -> dict[str, np.ndarray | None]
     return out
 
 
+def curve_bands(
+    samples: dict[str, np.ndarray],
+    estimate: dict[str, np.ndarray],
+    interval: Literal["percentile", "basic"],
+    level: float = 0.99,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Pointwise bands of bootstrap curves: ``name -> (lo, hi)`` for every name of ``samples``.
+
+    ``interval="percentile"``: :func:`~operando.inverse.percentile_band`; ``"basic"``:
+    :func:`~operando.inverse.basic_band` about ``estimate[name]``, on a log scale for the
+    positive ``j0`` curves (every name but ``mu_h``), where a value that underflowed to 0
+    far outside the data (a steep ``ln j0`` polynomial end) counts as the smallest
+    positive float.
+    """
+    from ..inverse._uq import basic_band, percentile_band
+
+    check_choice(interval, ("percentile", "basic"), where="bootstrap bands", name="interval")
+    tiny = np.finfo(float).tiny
+    bands = {}
+    for name, x in samples.items():
+        if interval == "percentile":
+            bands[name] = percentile_band(x, level)
+        elif name == "mu_h":
+            bands[name] = basic_band(x, estimate[name], level)
+        else:
+            bands[name] = basic_band(
+                np.maximum(x, tiny), np.maximum(estimate[name], tiny), level, log=True
+            )
+    return bands
+
+
 def bootstrap_kinetics(
     data_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -672,19 +704,7 @@ def bootstrap_kinetics(
         "j0_norm": normalise_j0(c, map_res["j0_curve"]),
     }
     samples = {"mu_h": mu_s, "j0": j0_s, "j0_norm": j0n_s}
-    if interval == "basic":
-        # j0 bands on a log scale; a j0 that underflowed to 0 far outside the data (a
-        # steep ln j0 polynomial end) counts as the smallest positive float
-        tiny = np.finfo(float).tiny
-        bands = {
-            name: basic_band(samples[name], map_curves[name], level, log=False)
-            if name == "mu_h"
-            else basic_band(np.maximum(samples[name], tiny), np.maximum(map_curves[name], tiny),
-                            level, log=True)
-            for name in samples
-        }  # fmt: skip
-    else:
-        bands = {name: percentile_band(samples[name], level) for name in samples}
+    bands = curve_bands(samples, map_curves, interval, level)
     # per-pixel ln k bands: particle i over the samples that contain it (first copy)
     lnk_map = np.asarray(map_res["ln_k"])
     lnk_samples: list[list[np.ndarray]] = [[] for _ in range(n_p)]
@@ -797,6 +817,7 @@ def hmc_kinetics(
     """
     from blackjax.diagnostics import effective_sample_size, potential_scale_reduction
 
+    from ..inverse import normalise_j0
     from ..inverse._uq import band_coverage, percentile_band
 
     t0 = time.perf_counter()
@@ -832,8 +853,6 @@ def hmc_kinetics(
     c = np.asarray(map_res["c_grid"])
     mu_s = np.concatenate([res[j]["mu_h"] for j in jobs])
     j0_s = np.exp(np.concatenate([res[j]["ln_j0"] for j in jobs]))
-    from ..inverse import normalise_j0
-
     j0n_s = normalise_j0(c, j0_s)
     bands = {"mu_h": percentile_band(mu_s, level), "j0_norm": percentile_band(j0n_s, level)}
     truth = _truth_curves(data_path, c)
@@ -1067,13 +1086,13 @@ def run_kinetics_uq(
     """
     import contextlib
 
+    from ..inverse import normalise_j0
+
     out = Path(out_dir)
     kind = (executor or ExecutorConfig()).resolved().kind
 
     def bar(text: str) -> Any:
         return progress(text) if progress is not None else contextlib.nullcontext(None)
-
-    from ..inverse import normalise_j0
 
     c = np.asarray(fit.c_grid)
     map_curves = {"mu_h": np.asarray(fit.mu), "j0_norm": normalise_j0(c, fit.j0)}
