@@ -33,7 +33,8 @@ band (the record also holds the other band of the same replicates). Results in
 ``uq_acceptance_parametric_<inputs>[_basic][_recipe].json``.
 
 Results of runs with ``--no-hmc`` get the suffix ``_nohmc``, and with ``--seed S`` other
-than 3 (the data of the acceptance tests) ``_seedS``.
+than 3 (the data of the acceptance tests) ``_seedS``, with ``--n-boot B`` other than 20
+``_bB``.
 
 ``--damping-smoothing EPS`` runs every fit, refit and chain with
 ``learn_kinetics(damping_smoothing=EPS)`` (a smooth time-stepper damping; results in
@@ -107,13 +108,14 @@ def main() -> None:
 
     enable_x64()
     from operando.inverse import normalise_j0
-    from operando.inverse._uq import band_coverage, basic_band, percentile_band
+    from operando.inverse._uq import band_coverage
     from operando.io import write_dataset
     from operando.pipelines._figures import save_figure
     from operando.pipelines._kinetics import fit_kinetics
     from operando.pipelines._parallel import ExecutorConfig
     from operando.pipelines._uq import (
         bootstrap_kinetics,
+        curve_bands,
         gauss_newton_bands,
         hmc_kinetics,
         uq_bands_figure,
@@ -170,19 +172,14 @@ def main() -> None:
     # the other band of the same replicates
     other = "basic" if args.boot_interval == "percentile" else "percentile"
     sel_b = (b["c"] >= 0.1) & (b["c"] <= 0.9)
+    smp = {"mu_h": b["samples"]["mu_h"], "j0_norm": normalise_j0(b["c"], b["samples"]["j0"])}
     rec["bootstrap_other_interval"] = {"interval": other}
-    for name in ("mu_h", "j0_norm"):
-        smp = b["samples"][name] if name == "mu_h" else normalise_j0(b["c"], b["samples"]["j0"])
-        lo, hi = (
-            basic_band(smp, b["map"][name], 0.99, log=name != "mu_h")
-            if other == "basic"
-            else percentile_band(smp, 0.99)
+    for name, (lo, hi) in curve_bands(smp, b["map"], other, 0.99).items():
+        rec["bootstrap_other_interval"][f"{name}_band_mean_width"] = float(
+            np.mean((hi - lo)[sel_b])
         )
-        rec["bootstrap_other_interval"].update(
-            {
-                f"{name}_band_mean_width": float(np.mean((hi - lo)[sel_b])),
-                f"{name}_coverage": band_coverage(lo[sel_b], hi[sel_b], b["truth"][name][sel_b]),
-            }
+        rec["bootstrap_other_interval"][f"{name}_coverage"] = band_coverage(
+            lo[sel_b], hi[sel_b], b["truth"][name][sel_b]
         )
     print("bootstrap", other, json.dumps(rec["bootstrap_other_interval"]), flush=True)
     c = np.asarray(fit.c_grid)
@@ -220,6 +217,8 @@ def main() -> None:
         sfx += "_nohmc"  # (keeps a record with chains)
     if args.seed != 3:
         sfx += f"_seed{args.seed}"  # (the acceptance test's data: seed 3)
+    if args.n_boot != 20:
+        sfx += f"_b{args.n_boot}"
     figure = FIGURE.with_name(f"{FIGURE.stem}{sfx}.png")
     results = RESULTS.with_name(f"{RESULTS.stem}{sfx}.json")
     figure.parent.mkdir(parents=True, exist_ok=True)

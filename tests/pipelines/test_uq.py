@@ -251,7 +251,8 @@ def test_acceptance_bootstrap_band_contains_truth_and_matches_hmc(tmp_path):
 def test_acceptance_parametric_basic_band_contains_truth(tmp_path):
     # Issue 6's bootstrap criterion with the parametric bootstrap (noisy inputs) and the
     # basic band: measured 87.5 % (j0/max j0) and 100 % (mu_h) of [0.1, 0.9] with 20 and
-    # with 50 replicates (benchmarks/results/uq_acceptance_parametric_noisy_basic_nohmc.json).
+    # with 50 replicates (benchmarks/results/uq_acceptance_parametric_noisy_basic_nohmc.json,
+    # ..._nohmc_b50.json).
     # Dataset seed 3 only: on seeds 4 and 5 the same band covers 11 % and 47.5 % of j0
     # (docs/parallel.md, "Not robust across datasets").
     path, map_params, refit = _acceptance_map(tmp_path)
